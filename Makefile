@@ -1,0 +1,39 @@
+# Two commands matter: `make run` (the dashboard, with a demo registry when REGISTRY_URL is unset)
+# and `make test`. Both build the virtualenv first.
+PYTHON ?= $(shell command -v python3.13 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBIAN_PACKAGES := docker-registry apache2-utils chromium
+
+.PHONY: run test lint format bench system-packages
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
+		{ echo "Python 3.12+ is needed (3.13 recommended); set PYTHON=/path/to/python3.13"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python manage.py rundashboard
+
+test: $(BIN)/.installed system-packages
+	$(BIN)/pytest
+
+# The suite runs against a real registry and a real Chromium from Debian's packages.
+system-packages:
+	@command -v docker-registry >/dev/null && command -v chromium >/dev/null || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/repository_page.py

@@ -1,0 +1,30 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from browser import auth
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, refusing to check passwords after too many failures."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": _("Too many failed sign-in attempts. Wait 15 minutes and try again."),
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        if auth.login_blocked(self.request, username):
+            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            auth.record_failed_login(self.request, username)
+            raise
+        auth.clear_failed_logins(self.request, username)
+        return cleaned
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=[(auth.VIEWER, _("Viewer")), (auth.MAINTAINER, _("Maintainer")), (auth.ADMIN, _("Admin"))])

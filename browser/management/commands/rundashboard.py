@@ -1,0 +1,95 @@
+"""The run command. With REGISTRY_URL unset it first starts a registry of its own under DATA_DIR/registry
+(htpasswd auth, delete enabled, a few demo images), then serves the dashboard with gunicorn."""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from browser import localregistry
+from browser.registry import RegistryClient, RegistryError
+
+SERVICE_USER = "dashboard"
+
+
+class Command(BaseCommand):
+    help = "Serve the dashboard; without REGISTRY_URL, start a local demo registry first."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000", help="Where the dashboard listens.")
+        parser.add_argument("--registry-port", type=int, default=5000, help="Port of the demo registry.")
+
+    def handle(self, *args, bind, registry_port, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        env, registry = os.environ.copy(), None
+        if not os.environ.get("REGISTRY_URL"):
+            registry, env_changes = self.start_demo_registry(Path(settings.DATA_DIR) / "registry", registry_port)
+            env.update(env_changes)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "registry_ui.wsgi", "--bind", bind, "--workers", "1",
+             "--threads", "8", "--access-logfile", "-", "--log-level", "warning"],
+            env=env,
+        )  # fmt: skip
+        self.stdout.write(self.style.SUCCESS(f"\nDashboard: http://{bind}/   (Ctrl+C stops it)\n"))
+        signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            server.terminate()
+            server.wait()
+        finally:
+            if registry:
+                registry.stop()
+
+    def start_demo_registry(self, root: Path, port: int):
+        command = localregistry.registry_command() or localregistry.docker_command(root)
+        if command is None:
+            raise CommandError(
+                "No registry to start: install the docker-registry package (apt-get install docker-registry) "
+                "or Docker, or set REGISTRY_URL to an existing registry."
+            )
+        registry = localregistry.LocalRegistry(root, port=port)
+        password_file = root / "dashboard.password"
+        first_start = not registry.htpasswd.exists() or not password_file.exists()
+        if first_start:
+            root.mkdir(parents=True, exist_ok=True)
+            admin_password = secrets.token_urlsafe(12)
+            registry.htpasswd.write_text("")
+            localregistry.add_user(registry.htpasswd, "admin", admin_password, cost=10)
+            # The dashboard's own account makes many requests; bcrypt cost 5 keeps the registry fast.
+            password_file.touch(mode=0o600)
+            password_file.write_text(secrets.token_urlsafe(24))
+            localregistry.add_user(registry.htpasswd, SERVICE_USER, password_file.read_text(), cost=5)
+        try:
+            registry.start(command, log=open(root / "registry.log", "ab"))
+        except (RuntimeError, RegistryError) as exc:
+            raise CommandError(f"The demo registry did not start ({exc}); see {root / 'registry.log'}.") from None
+        marker = root / "demo-images-pushed"
+        if not marker.exists():
+            self.stdout.write("Pushing demo images…")
+            localregistry.demo_images(RegistryClient(registry.url, SERVICE_USER, password_file.read_text()))
+            marker.touch()
+        self.stdout.write(self.style.SUCCESS(f"Demo registry: {registry.url}   (data in {root})"))
+        if first_start:
+            self.stdout.write(self.style.WARNING(
+                f"Sign in as admin with the password {admin_password}\n"
+                f"It is shown only this once. The same works for: docker login 127.0.0.1:{port}"
+            ))  # fmt: skip
+        else:
+            self.stdout.write(f"Sign in as admin (the password was printed at the first start; "
+                              f"to get a new one, delete {registry.htpasswd}).")  # fmt: skip
+        env = {
+            "REGISTRY_URL": registry.url,
+            "REGISTRY_USERNAME": SERVICE_USER,
+            "REGISTRY_PASSWORD_FILE": str(password_file),
+            "REGISTRY_HTPASSWD_PATH": str(registry.htpasswd),
+            "DASHBOARD_ADMINS": ",".join(filter(None, [os.environ.get("DASHBOARD_ADMINS", ""), "admin"])),
+        }
+        return registry, env

@@ -1,0 +1,14 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def short_digest(digest: str) -> str:
+    """sha256:0123456789abcdef… -> 0123456789ab, as docker shows image IDs."""
+    return digest.partition(":")[2][:12] if ":" in digest else digest[:12]
+
+
+@register.filter
+def percent(share: float) -> str:
+    return f"{share * 100:.1f}%"

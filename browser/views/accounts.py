@@ -1,0 +1,41 @@
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import User
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from browser import auth
+from browser.forms import LoginForm, RoleForm
+
+login = login_not_required(
+    auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True)
+)
+logout = auth_views.LogoutView.as_view()
+
+
+@require_GET
+@auth.role_required(auth.ADMIN)
+def user_list(request):
+    """Everyone who has signed in, with their role; admins change roles here."""
+    users = User.objects.order_by("username").prefetch_related("groups")
+    rows = [(user, auth.role_of(user)) for user in users]
+    return render(request, "browser/users.html", {"rows": rows, "roles": RoleForm.base_fields["role"].choices})
+
+
+@require_POST
+@auth.role_required(auth.ADMIN)
+def user_role_update(request, user_id):
+    user = get_object_or_404(User, pk=user_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose one of the listed roles."))
+    elif user == request.user:
+        messages.error(request, _("You cannot change your own role; ask another admin."))
+    elif user.is_superuser:
+        messages.error(request, _("%(user)s is a superuser and always has the admin role.") % {"user": user.username})
+    else:
+        auth.set_role(user, form.cleaned_data["role"])
+        messages.success(request, _("%(user)s is now %(role)s.") % {"user": user.username, "role": form.cleaned_data["role"]})
+    return redirect("browser-users")

@@ -1,0 +1,19 @@
+from django.contrib.auth.decorators import login_not_required
+from django.urls import path
+from django.views.i18n import set_language
+
+from browser.views import accounts, health, home, repositories
+
+urlpatterns = [
+    path("", home.home, name="browser-home"),
+    path("repositories/", repositories.repository_list, name="browser-repositories"),
+    # Repository names contain slashes; no name component can be "-", so "/-/" separates the tag.
+    path("repositories/<path:name>/-/<str:tag>/", repositories.tag_detail, name="browser-tag"),
+    path("repositories/<path:name>/", repositories.repository_detail, name="browser-repository"),
+    path("users/", accounts.user_list, name="browser-users"),
+    path("users/<int:user_id>/role/", accounts.user_role_update, name="browser-user-role"),
+    path("login/", accounts.login, name="login"),
+    path("logout/", accounts.logout, name="logout"),
+    path("language/", login_not_required(set_language), name="set_language"),
+    path("health/", health.health, name="browser-health"),
+]

@@ -1,0 +1,145 @@
+"""One real registry for the whole session (docker-registry from Debian), filled with the fixture images
+every test reads. Tests that change the registry make their own repositories or their own registry."""
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+
+from browser import auth
+from browser.localregistry import ImageSpec, LocalRegistry, add_user, push_image, push_index
+from browser.registry import RegistryClient, reset_client
+
+SERVICE_USER, SERVICE_PASSWORD = "dashboard", "service-secret"
+USERS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password"}
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+BIG_TAG_COUNT = 1500
+BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Fixtures:
+    """What the session registry holds, with the digests tests compare against."""
+
+    api_digest: str  # shop/api:1.10.0 and shop/api:latest
+    api_old_digest: str  # shop/api:1.2.0
+    web_digest: str  # shop/web:v1 (OCI image manifest)
+    multi_digest: str  # tools/multi:2.0 (OCI index, two platforms + attestations)
+    list_digest: str  # tools/legacy-list:1 (Docker manifest list)
+    signature_tag: str  # tools/multi:sha256-….sig
+    xss_digest: str  # evil/xss:latest
+    big_created: dict[str, datetime]  # big/many: tag -> created
+
+
+def simple(name: str, created: datetime, **extra) -> ImageSpec:
+    return ImageSpec(layers=[{"etc/os-release": "ID=test\n"}, {f"app/{name}.txt": name * 50}], created=created, **extra)
+
+
+def fill(client: RegistryClient) -> Fixtures:
+    api_old = push_image(client, "shop/api", "1.2.0", simple("api-1.2", BASE_TIME, labels={"team": "payments"}))
+    push_image(client, "shop/api", "1.0.0", simple("api-1.0", BASE_TIME - timedelta(days=30)))
+    api = push_image(
+        client, "shop/api", "1.10.0",
+        simple("api-1.10", BASE_TIME + timedelta(days=10), labels={"org.opencontainers.image.version": "1.10.0"},
+               entrypoint=["/app/api"], cmd=["--port", "8080"], exposed_ports=["8080/tcp"], working_dir="/app",
+               user="1000"),
+    )  # fmt: skip
+    push_image(client, "shop/api", "latest", simple("api-1.10", BASE_TIME + timedelta(days=10),
+               labels={"org.opencontainers.image.version": "1.10.0"}, entrypoint=["/app/api"], cmd=["--port", "8080"],
+               exposed_ports=["8080/tcp"], working_dir="/app", user="1000"))  # fmt: skip
+    web = push_image(client, "shop/web", "v1", simple("web", BASE_TIME + timedelta(days=2), oci=True))
+    multi = push_index(
+        client, "tools/multi", "2.0",
+        [simple("multi-amd64", BASE_TIME + timedelta(days=5)),
+         simple("multi-arm64", BASE_TIME + timedelta(days=5), architecture="arm64", variant="v8")],
+        oci=True, attest=True,
+    )  # fmt: skip
+    signature_tag = multi.digest.replace("sha256:", "sha256-") + ".sig"
+    push_image(client, "tools/multi", signature_tag, simple("signature", BASE_TIME + timedelta(days=5), oci=True))
+    legacy = push_index(
+        client, "tools/legacy-list", "1",
+        [simple("list-amd64", BASE_TIME + timedelta(days=3)),
+         simple("list-arm", BASE_TIME + timedelta(days=3), architecture="arm", variant="v7")],
+        oci=False,
+    )  # fmt: skip
+    gone = push_image(client, "empty/gone", "only", simple("gone", BASE_TIME))
+    client.delete_manifest("empty/gone", gone.digest)
+    xss = push_image(
+        client, "evil/xss", "latest",
+        simple("xss", BASE_TIME, labels={"description": XSS}, env=[f"GREETING={XSS}"], cmd=["sh", "-c", XSS]),
+    )  # fmt: skip
+    return Fixtures(
+        api_digest=api.digest, api_old_digest=api_old.digest, web_digest=web.digest, multi_digest=multi.digest,
+        list_digest=legacy.digest, signature_tag=signature_tag, xss_digest=xss.digest,
+        big_created=fill_big_repository(client),
+    )  # fmt: skip
+
+
+def fill_big_repository(client: RegistryClient) -> dict[str, datetime]:
+    """1,500 tags, each its own image, created in an order unrelated to the tag names."""
+    minutes = list(range(BIG_TAG_COUNT))
+    random.Random(7).shuffle(minutes)
+    created = {f"build-{n}": BASE_TIME + timedelta(minutes=minute) for n, minute in enumerate(minutes)}
+    shared = {"etc/os-release": "ID=big\n"}
+
+    def push(tag: str) -> None:
+        push_image(client, "big/many", tag, ImageSpec(layers=[shared], created=created[tag], labels={"build": tag}))
+
+    push("build-0")  # the shared layer first, so the parallel pushes find it
+    client.map(push, list(created)[1:])
+    return created
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    local = LocalRegistry(tmp_path_factory.mktemp("registry"))
+    local.write_config()
+    add_user(local.htpasswd, SERVICE_USER, SERVICE_PASSWORD, cost=4)
+    for name, password in USERS.items():
+        add_user(local.htpasswd, name, password, cost=4)
+    local.start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_fixtures(registry) -> Fixtures:
+    return fill(RegistryClient(registry.url, SERVICE_USER, SERVICE_PASSWORD))
+
+
+@pytest.fixture(autouse=True)
+def dashboard_settings(settings, registry, registry_fixtures):
+    """Point the dashboard at the session registry, with fast password hashing and a clean cache."""
+    settings.REGISTRY_URL = registry.url
+    settings.REGISTRY_PUBLIC_HOST = f"127.0.0.1:{registry.port}"
+    settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = SERVICE_USER, SERVICE_PASSWORD
+    settings.REGISTRY_HTPASSWD_PATH = str(registry.htpasswd)
+    settings.DASHBOARD_ADMINS = ["carol"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # fmt: skip
+    cache.clear()
+    reset_client()
+    yield
+    reset_client()
+
+
+@pytest.fixture
+def client_for(client, db):
+    """A logged-in test client for a user with the given role."""
+
+    def login(role: str = auth.VIEWER, username: str | None = None):
+        user, _ = User.objects.get_or_create(username=username or f"{role}-user")
+        auth.set_role(user, role)
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def registry_client(registry) -> RegistryClient:
+    return RegistryClient(registry.url, SERVICE_USER, SERVICE_PASSWORD)
