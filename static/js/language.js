@@ -4,7 +4,10 @@
   "use strict";
 
   function enhance(root) {
-    var forms = root.querySelectorAll("form.language-form");
+    var forms = Array.prototype.slice.call(root.querySelectorAll("form.language-form"));
+    if (root.matches && root.matches("form.language-form")) {
+      forms.push(root);
+    }
     for (var i = 0; i < forms.length; i++) {
       var button = forms[i].querySelector("button[type=submit], input[type=submit]");
       if (button) {

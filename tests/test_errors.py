@@ -1,0 +1,114 @@
+"""A failing registry gives a page that says what is wrong and what to change, never a traceback."""
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.urls import reverse
+
+from browser.localregistry import free_port
+from browser.registry import reset_client
+
+pytestmark = pytest.mark.django_db
+
+
+class Garbage(BaseHTTPRequestHandler):
+    """Answers every request with an HTML page, like a misconfigured reverse proxy."""
+
+    def do_GET(self):
+        body = b"<html><body>Welcome to nginx!</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_DELETE = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+class Slow(Garbage):
+    def do_GET(self):
+        time.sleep(1.5)
+        super().do_GET()
+
+    do_DELETE = do_GET
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(handler) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def point_at(settings, url, **extra):
+    settings.REGISTRY_URL = url
+    for name, value in extra.items():
+        setattr(settings, name, value)
+    reset_client()
+
+
+def test_an_unreachable_registry_gives_503_with_the_setting_to_check(client_for, settings):
+    point_at(settings, f"http://127.0.0.1:{free_port()}")
+    response = client_for().get(reverse("browser-repositories"))
+    assert response.status_code == 503
+    assert "The registry cannot be reached" in response.text and "REGISTRY_URL" in response.text
+    assert "Traceback" not in response.text
+
+
+def test_a_slow_registry_gives_504(client_for, settings, serve):
+    point_at(settings, serve(Slow), REGISTRY_READ_TIMEOUT=0.3)
+    response = client_for().get(reverse("browser-repository", args=["shop/api"]))
+    assert response.status_code == 504
+    assert "too slow" in response.text and "REGISTRY_READ_TIMEOUT" in response.text
+
+
+def test_a_registry_answering_garbage_gives_502(client_for, settings, serve):
+    point_at(settings, serve(Garbage))
+    response = client_for().get(reverse("browser-repositories"))
+    assert response.status_code == 502
+    assert "cannot read" in response.text
+
+
+def test_a_rejected_service_account_names_the_settings_to_fix(client_for, settings):
+    point_at(settings, settings.REGISTRY_URL, REGISTRY_PASSWORD="wrong")
+    response = client_for().get(reverse("browser-repositories"))
+    assert response.status_code == 502
+    assert "rejected the dashboard&#x27;s account" in response.text
+    assert "REGISTRY_USERNAME" in response.text and "REGISTRY_PASSWORD" in response.text
+    assert "wrong" not in response.text.replace("went wrong", "")
+
+
+def test_the_home_page_shows_an_unreachable_registry_as_a_banner(client_for, settings):
+    point_at(settings, f"http://127.0.0.1:{free_port()}")
+    response = client_for().get(reverse("browser-home"))
+    assert response.status_code == 503
+    assert "Not reachable" in response.text and "The registry cannot be reached" in response.text
+    assert 'href="/repositories/"' in response.text  # the page around it still works
+
+
+def test_the_tag_page_survives_an_unreachable_registry(client_for, settings):
+    point_at(settings, f"http://127.0.0.1:{free_port()}")
+    assert client_for().get(reverse("browser-tag", args=["shop/api", "latest"])).status_code == 503
+
+
+def test_tls_failures_name_the_tls_settings(client_for, settings, serve):
+    url = serve(Garbage).replace("http://", "https://")
+    point_at(settings, url)
+    response = client_for().get(reverse("browser-repositories"))
+    assert response.status_code == 503
+    assert "REGISTRY_CA_BUNDLE" in response.text
