@@ -50,7 +50,8 @@ class Htpasswd:
         key = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
         with self._lock:
             if key != self._key:
-                self._entries = parse_htpasswd(open(path, encoding="utf-8", errors="replace").read())
+                with open(path, encoding="utf-8", errors="replace") as file:
+                    self._entries = parse_htpasswd(file.read())
                 self._key = key
             return self._entries
 

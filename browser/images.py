@@ -187,7 +187,9 @@ def filter_rows(rows: list[TagRow], query: str) -> list[TagRow]:
     if not query:
         return rows
     digest_prefix = query if query.startswith("sha256:") else f"sha256:{query}"
-    return [row for row in rows if query in row.tag.lower() or (len(query) >= 4 and row.digest.startswith(digest_prefix))]
+    return [
+        row for row in rows if query in row.tag.lower() or (len(query) >= 4 and row.digest.startswith(digest_prefix))
+    ]
 
 
 def repository_summaries(client: RegistryClient, *, refresh: bool = False) -> list[RepositorySummary]:
@@ -224,8 +226,12 @@ def image_detail(client: RegistryClient, repository: str, tag: str) -> ImageDeta
     listing = repository_listing(client, repository)
     row = next((row for row in listing.rows if row.tag == tag), None)
     return ImageDetail(
-        repository=repository, tag=tag, manifest=manifest, images=images, attestations=attestations,
+        repository=repository,
+        tag=tag,
+        manifest=manifest,
+        images=images,
+        attestations=attestations,
         size=distinct_size([image.manifest for image in images]),
         signatures=row.signatures if row and row.digest == manifest.digest else [],
         shared_with=row.shared_with if row and row.digest == manifest.digest else [],
-    )  # fmt: skip
+    )

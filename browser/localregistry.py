@@ -4,9 +4,11 @@ one the test suite runs against. Also builds small images and pushes them throug
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
+import random
 import secrets
 import shutil
 import socket
@@ -96,9 +98,13 @@ class LocalRegistry:
         self.htpasswd.touch()
         self.config_path.write_text(
             CONFIG_TEMPLATE.format(
-                data=self.root / "data", port=self.port, htpasswd=self.htpasswd, secret=secrets.token_hex(16),
-                delete=str(self.delete_enabled).lower(), readonly=str(self.readonly).lower(),
-            )  # fmt: skip
+                data=self.root / "data",
+                port=self.port,
+                htpasswd=self.htpasswd,
+                secret=secrets.token_hex(16),
+                delete=str(self.delete_enabled).lower(),
+                readonly=str(self.readonly).lower(),
+            )
         )
 
     def start(self, command: list[str] | None = None, log=subprocess.DEVNULL) -> LocalRegistry:
@@ -147,14 +153,22 @@ class LocalRegistry:
 
 def layer(files: dict[str, bytes | str]) -> bytes:
     """A gzipped tar layer holding `files`, byte-for-byte reproducible."""
+    return _layer(
+        tuple(
+            sorted((name, content.encode() if isinstance(content, str) else content) for name, content in files.items())
+        )
+    )
+
+
+@functools.lru_cache(maxsize=64)  # the same base layer goes into many images: compress it once
+def _layer(files: tuple[tuple[str, bytes], ...]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, content in sorted(files.items()):
-            data = content.encode() if isinstance(content, str) else content
+        for name, data in files:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             archive.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
+    return gzip.compress(raw.getvalue(), compresslevel=1, mtime=0)
 
 
 @dataclass
@@ -178,7 +192,11 @@ class ImageSpec:
 
 def push_image(client: RegistryClient, repository: str, tag: str | None, spec: ImageSpec) -> Descriptor:
     """Push layers, config and manifest; tag it when `tag` is given. Returns the manifest's descriptor."""
-    layer_type = "application/vnd.oci.image.layer.v1.tar+gzip" if spec.oci else "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    layer_type = (
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        if spec.oci
+        else "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    )
     blobs = [layer(files) for files in spec.layers]
     created = (spec.created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     config = {
@@ -223,22 +241,41 @@ def push_index(
     for spec in specs:
         spec.oci = oci
         child = push_image(client, repository, None, spec)
-        platform = {"os": spec.os, "architecture": spec.architecture, **({"variant": spec.variant} if spec.variant else {})}
+        platform = {
+            "os": spec.os,
+            "architecture": spec.architecture,
+            **({"variant": spec.variant} if spec.variant else {}),
+        }
         entries.append({**_descriptor_json(child), "platform": platform})
         if attest:
-            statement = _canonical({"_type": "https://in-toto.io/Statement/v0.1", "subject": [{"digest": child.digest}]})
+            statement = _canonical(
+                {"_type": "https://in-toto.io/Statement/v0.1", "subject": [{"digest": child.digest}]}
+            )
             statement = client.upload_blob(repository, statement, "application/vnd.in-toto+json")
             empty_config = client.upload_blob(repository, b"{}", "application/vnd.oci.image.config.v1+json")
-            attestation = _canonical({
-                "schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
-                "config": _descriptor_json(empty_config), "layers": [_descriptor_json(statement)],
-            })  # fmt: skip
-            digest = client.put_manifest(repository, registry.sha256_digest(attestation), attestation, registry.OCI_MANIFEST)
-            entries.append({
-                "mediaType": registry.OCI_MANIFEST, "digest": digest, "size": len(attestation),
-                "platform": {"os": "unknown", "architecture": "unknown"},
-                "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": child.digest},
-            })  # fmt: skip
+            attestation = _canonical(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": registry.OCI_MANIFEST,
+                    "config": _descriptor_json(empty_config),
+                    "layers": [_descriptor_json(statement)],
+                }
+            )
+            digest = client.put_manifest(
+                repository, registry.sha256_digest(attestation), attestation, registry.OCI_MANIFEST
+            )
+            entries.append(
+                {
+                    "mediaType": registry.OCI_MANIFEST,
+                    "digest": digest,
+                    "size": len(attestation),
+                    "platform": {"os": "unknown", "architecture": "unknown"},
+                    "annotations": {
+                        "vnd.docker.reference.type": "attestation-manifest",
+                        "vnd.docker.reference.digest": child.digest,
+                    },
+                }
+            )
     media_type = registry.OCI_INDEX if oci else registry.DOCKER_MANIFEST_LIST
     body = _canonical({"schemaVersion": 2, "mediaType": media_type, "manifests": entries})
     digest = client.put_manifest(repository, tag, body, media_type)
@@ -260,32 +297,67 @@ def docker_command(root: Path) -> list[str] | None:
     """`docker run registry:2` with the data folder mounted at the same path, so one config serves both."""
     if not shutil.which("docker"):
         return None
-    return ["docker", "run", "--rm", "--name", "registry-ui-demo", "--network", "host",
-            "-v", f"{root}:{root}", "registry:2", "serve"]  # fmt: skip
+    return [
+        "docker",
+        "run",
+        "--rm",
+        "--name",
+        "registry-ui-demo",
+        "--network",
+        "host",
+        "-v",
+        f"{root}:{root}",
+        "registry:2",
+        "serve",
+    ]
 
 
 def demo_images(client: RegistryClient) -> None:
     """A few small images that show what the dashboard does: versions, shared tags, multi-arch."""
     now = datetime.now(UTC)
-    base = {"etc/os-release": 'NAME="Demo Linux"\nID=demo\n'}
+    noise = random.Random(2)  # incompressible bytes, so sizes look like real images
+    base = {"etc/os-release": 'NAME="Demo Linux"\nID=demo\n', "lib/libdemo.so": noise.randbytes(1_400_000)}
     for days_ago, version in [(40, "1.0"), (20, "1.1"), (3, "1.2")]:
         spec = ImageSpec(
-            layers=[base, {"srv/www/index.html": f"<h1>Hello, version {version}</h1>\n" * 200}],
-            created=now - timedelta(days=days_ago), labels={"org.opencontainers.image.version": version},
-            cmd=["httpd", "-f", "-p", "8080"], exposed_ports=["8080/tcp"], working_dir="/srv/www", user="www-data",
-        )  # fmt: skip
+            layers=[
+                base,
+                {
+                    "srv/www/index.html": f"<h1>Hello, version {version}</h1>\n",
+                    "srv/www/app.js": noise.randbytes(400_000),
+                },
+            ],
+            created=now - timedelta(days=days_ago),
+            labels={"org.opencontainers.image.version": version},
+            cmd=["httpd", "-f", "-p", "8080"],
+            exposed_ports=["8080/tcp"],
+            working_dir="/srv/www",
+            user="www-data",
+        )
         push_image(client, "demo/hello-web", version, spec)
         if version == "1.2":
             push_image(client, "demo/hello-web", "latest", spec)
     platforms = [("amd64", ""), ("arm64", "v8")]
     specs = [
-        ImageSpec(layers=[base, {"usr/bin/api": f"binary for {arch}\n" * 4000}], created=now - timedelta(days=1),
-                  architecture=arch, variant=variant, entrypoint=["/usr/bin/api"], cmd=["--listen", ":9000"])
+        ImageSpec(
+            layers=[base, {"usr/bin/api": noise.randbytes(3_000_000 if arch == "amd64" else 2_700_000)}],
+            created=now - timedelta(days=1),
+            architecture=arch,
+            variant=variant,
+            entrypoint=["/usr/bin/api"],
+            cmd=["--listen", ":9000"],
+        )
         for arch, variant in platforms
-    ]  # fmt: skip
+    ]
     push_index(client, "demo/api", "2.0", specs, attest=True)
     push_index(client, "demo/api", "stable", specs, attest=True)
-    push_image(client, "tools/debug", "v0.3.1", ImageSpec(
-        layers=[base, {"usr/bin/debug": "debug tools\n" * 500}], created=now - timedelta(hours=5), oci=True,
-        labels={"org.opencontainers.image.source": "https://example.com/tools/debug"},
-    ))  # fmt: skip
+    push_image(
+        client,
+        "tools/debug",
+        "v0.3.1",
+        ImageSpec(
+            layers=[base, {"usr/bin/debug": noise.randbytes(1_200_000)}],
+            created=now - timedelta(hours=5),
+            oci=True,
+            labels={"org.opencontainers.image.source": "https://example.com/tools/debug"},
+        ),
+    )

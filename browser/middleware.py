@@ -57,5 +57,10 @@ class RegistryErrorMiddleware:
             return None
         logger.warning("Registry error on %s: %s", request.path, exception.message)
         title, hint = explain(exception)
-        context = {"error_title": title, "error_message": exception.message, "hint": hint, "status_code": exception.status}
+        context = {
+            "error_title": title,
+            "error_message": exception.message,
+            "hint": hint,
+            "status_code": exception.status,
+        }
         return render(request, "browser/registry_error.html", context, status=exception.status)

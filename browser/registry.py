@@ -306,7 +306,9 @@ def parse_config(body: bytes, digest: str) -> ImageConfig:
         cmd=_strings(container.get("Cmd")),
         env=_strings(container.get("Env")),
         labels=_string_map(container.get("Labels")),
-        exposed_ports=tuple(sorted(container["ExposedPorts"])) if isinstance(container.get("ExposedPorts"), dict) else (),
+        exposed_ports=tuple(sorted(container["ExposedPorts"]))
+        if isinstance(container.get("ExposedPorts"), dict)
+        else (),
         working_dir=_text(container.get("WorkingDir")),
         user=_text(container.get("User")),
         history=tuple(
@@ -364,14 +366,22 @@ class RegistryClient:
 
     # -- transport --
 
-    def _send(self, method: str, url: str, *, auth: Any = None, headers: dict | None = None, **kwargs) -> requests.Response:
+    def _send(
+        self, method: str, url: str, *, auth: Any = None, headers: dict | None = None, **kwargs
+    ) -> requests.Response:
         """One HTTP request with the forced timeout; network failures become RegistryErrors."""
         with self._in_flight:
             try:
                 return self.session.request(
-                    method, url, auth=auth, headers=headers, timeout=self.timeout, verify=self.verify,
-                    allow_redirects=method in ("GET", "HEAD"), **kwargs,
-                )  # fmt: skip
+                    method,
+                    url,
+                    auth=auth,
+                    headers=headers,
+                    timeout=self.timeout,
+                    verify=self.verify,
+                    allow_redirects=method in ("GET", "HEAD"),
+                    **kwargs,
+                )
             except requests.exceptions.SSLError as exc:
                 raise RegistryUnreachable(f"TLS with {self.url} failed: {_reason(exc)}", code="TLS") from None
             except requests.exceptions.Timeout:
@@ -386,8 +396,9 @@ class RegistryClient:
         url = path if path.startswith(("http://", "https://")) else self.url + path
         scope = _scope_for(method, url)
         token = self._cached_token(scope)
-        response = self._send(method, url, auth=None if token else self._credentials,
-                              headers=_with_bearer(headers, token), **kwargs)  # fmt: skip
+        response = self._send(
+            method, url, auth=None if token else self._credentials, headers=_with_bearer(headers, token), **kwargs
+        )
         if response.status_code == 401:
             scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             if scheme == "bearer" and "realm" in params:
@@ -438,7 +449,9 @@ class RegistryClient:
         if "registry/2.0" not in response.headers.get("Docker-Distribution-API-Version", "registry/2.0"):
             raise MalformedResponse(f"{self.url} does not look like a Docker registry (no registry/2.0 API).")
         scheme = "token" if self._tokens else ("basic" if self._credentials else "none")
-        return RegistryStatus(api_version=response.headers.get("Docker-Distribution-API-Version", ""), auth_scheme=scheme)
+        return RegistryStatus(
+            api_version=response.headers.get("Docker-Distribution-API-Version", ""), auth_scheme=scheme
+        )
 
     def catalog(self) -> list[str]:
         """Every repository name, following the Link header through all pages."""
@@ -531,7 +544,9 @@ class RegistryClient:
             scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             if scheme != "bearer" or "realm" not in params:
                 return False
-            response = self._send("GET", params["realm"], auth=(username, password), params={"service": params.get("service", "")})
+            response = self._send(
+                "GET", params["realm"], auth=(username, password), params={"service": params.get("service", "")}
+            )
         if response.status_code in (401, 403):
             return False
         if response.status_code >= 400:
@@ -548,17 +563,21 @@ class RegistryClient:
             location = urljoin(self.url + "/", started.headers.get("Location", ""))
             separator = "&" if "?" in location else "?"
             self.request(
-                "PUT", f"{location}{separator}digest={quote(digest)}", data=data,
+                "PUT",
+                f"{location}{separator}digest={quote(digest)}",
+                data=data,
                 headers={"Content-Type": "application/octet-stream"},
-            )  # fmt: skip
+            )
         return Descriptor(media_type=media_type, digest=digest, size=len(data))
 
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         """Push a manifest under a tag (or its digest); returns the digest."""
         self.request(
-            "PUT", f"/v2/{_name(repository)}/manifests/{_reference(reference)}", data=body,
+            "PUT",
+            f"/v2/{_name(repository)}/manifests/{_reference(reference)}",
+            data=body,
             headers={"Content-Type": media_type},
-        )  # fmt: skip
+        )
         return sha256_digest(body)
 
     def delete_manifest(self, repository: str, digest: str) -> None:
@@ -659,7 +678,9 @@ def _error_for(response: requests.Response) -> RegistryError:
     if status == 400 and code:
         return RegistryError(f"The registry refused {where}: {code} {detail}".strip(), code=code)
     if status == 429:
-        return RegistryError("The registry is rate-limiting the dashboard (429 Too Many Requests).", code="TOOMANYREQUESTS")
+        return RegistryError(
+            "The registry is rate-limiting the dashboard (429 Too Many Requests).", code="TOOMANYREQUESTS"
+        )
     return RegistryError(f"The registry answered {status} to {where}.", code=code or f"HTTP_{status}")
 
 

@@ -67,6 +67,7 @@ def env_url(name: str, default: str) -> str:
 
 
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def secret_key() -> str:
@@ -76,7 +77,6 @@ def secret_key() -> str:
         return value
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
         key_file.touch(mode=0o600)
         key_file.write_text(secrets.token_urlsafe(50))
     return key_file.read_text().strip()
@@ -84,7 +84,8 @@ def secret_key() -> str:
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key()
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+# Loopback names are always allowed: the container's HEALTHCHECK asks http://127.0.0.1:8000/health/.
+ALLOWED_HOSTS = [*env_list("ALLOWED_HOSTS"), "127.0.0.1", "localhost", "[::1]"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 for origin in CSRF_TRUSTED_ORIGINS:
     if not origin.startswith(("http://", "https://")):

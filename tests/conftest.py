@@ -4,8 +4,8 @@ every test reads. Tests that change the registry make their own repositories or 
 import json
 import random
 from dataclasses import dataclass
-from urllib.parse import urljoin
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
 import pytest
 from django.contrib.auth.models import User
@@ -46,40 +46,77 @@ def fill(client: RegistryClient) -> Fixtures:
     api_old = push_image(client, "shop/api", "1.2.0", simple("api-1.2", BASE_TIME, labels={"team": "payments"}))
     push_image(client, "shop/api", "1.0.0", simple("api-1.0", BASE_TIME - timedelta(days=30)))
     api = push_image(
-        client, "shop/api", "1.10.0",
-        simple("api-1.10", BASE_TIME + timedelta(days=10), labels={"org.opencontainers.image.version": "1.10.0"},
-               entrypoint=["/app/api"], cmd=["--port", "8080"], exposed_ports=["8080/tcp"], working_dir="/app",
-               user="1000"),
-    )  # fmt: skip
-    push_image(client, "shop/api", "latest", simple("api-1.10", BASE_TIME + timedelta(days=10),
-               labels={"org.opencontainers.image.version": "1.10.0"}, entrypoint=["/app/api"], cmd=["--port", "8080"],
-               exposed_ports=["8080/tcp"], working_dir="/app", user="1000"))  # fmt: skip
+        client,
+        "shop/api",
+        "1.10.0",
+        simple(
+            "api-1.10",
+            BASE_TIME + timedelta(days=10),
+            labels={"org.opencontainers.image.version": "1.10.0"},
+            entrypoint=["/app/api"],
+            cmd=["--port", "8080"],
+            exposed_ports=["8080/tcp"],
+            working_dir="/app",
+            user="1000",
+        ),
+    )
+    push_image(
+        client,
+        "shop/api",
+        "latest",
+        simple(
+            "api-1.10",
+            BASE_TIME + timedelta(days=10),
+            labels={"org.opencontainers.image.version": "1.10.0"},
+            entrypoint=["/app/api"],
+            cmd=["--port", "8080"],
+            exposed_ports=["8080/tcp"],
+            working_dir="/app",
+            user="1000",
+        ),
+    )
     web = push_image(client, "shop/web", "v1", simple("web", BASE_TIME + timedelta(days=2), oci=True))
     multi = push_index(
-        client, "tools/multi", "2.0",
-        [simple("multi-amd64", BASE_TIME + timedelta(days=5)),
-         simple("multi-arm64", BASE_TIME + timedelta(days=5), architecture="arm64", variant="v8")],
-        oci=True, attest=True,
-    )  # fmt: skip
+        client,
+        "tools/multi",
+        "2.0",
+        [
+            simple("multi-amd64", BASE_TIME + timedelta(days=5)),
+            simple("multi-arm64", BASE_TIME + timedelta(days=5), architecture="arm64", variant="v8"),
+        ],
+        oci=True,
+        attest=True,
+    )
     signature_tag = multi.digest.replace("sha256:", "sha256-") + ".sig"
     push_image(client, "tools/multi", signature_tag, simple("signature", BASE_TIME + timedelta(days=5), oci=True))
     legacy = push_index(
-        client, "tools/legacy-list", "1",
-        [simple("list-amd64", BASE_TIME + timedelta(days=3)),
-         simple("list-arm", BASE_TIME + timedelta(days=3), architecture="arm", variant="v7")],
+        client,
+        "tools/legacy-list",
+        "1",
+        [
+            simple("list-amd64", BASE_TIME + timedelta(days=3)),
+            simple("list-arm", BASE_TIME + timedelta(days=3), architecture="arm", variant="v7"),
+        ],
         oci=False,
-    )  # fmt: skip
+    )
     gone = push_image(client, "empty/gone", "only", simple("gone", BASE_TIME))
     client.delete_manifest("empty/gone", gone.digest)
     xss = push_image(
-        client, "evil/xss", "latest",
+        client,
+        "evil/xss",
+        "latest",
         simple("xss", BASE_TIME, labels={"description": XSS}, env=[f"GREETING={XSS}"], cmd=["sh", "-c", XSS]),
-    )  # fmt: skip
+    )
     return Fixtures(
-        api_digest=api.digest, api_old_digest=api_old.digest, web_digest=web.digest, multi_digest=multi.digest,
-        list_digest=legacy.digest, signature_tag=signature_tag, xss_digest=xss.digest,
+        api_digest=api.digest,
+        api_old_digest=api_old.digest,
+        web_digest=web.digest,
+        multi_digest=multi.digest,
+        list_digest=legacy.digest,
+        signature_tag=signature_tag,
+        xss_digest=xss.digest,
         big_created=fill_big_repository(client),
-    )  # fmt: skip
+    )
 
 
 def fill_big_repository(client: RegistryClient) -> dict[str, datetime]:
@@ -90,17 +127,23 @@ def fill_big_repository(client: RegistryClient) -> dict[str, datetime]:
     shared = client.upload_blob("big/many", layer({"etc/os-release": "ID=big\n"}), LAYER_TYPE)
 
     def push(tag: str) -> None:
-        config = {"architecture": "amd64", "os": "linux", "created": created[tag].isoformat(), "config": {"Labels": {"build": tag}}}
+        config = {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": created[tag].isoformat(),
+            "config": {"Labels": {"build": tag}},
+        }
         config_blob = json.dumps(config).encode()
         digest = sha256_digest(config_blob)
         started = client.request("POST", "/v2/big/many/blobs/uploads/")
         location = urljoin(client.url, started.headers["Location"])
         client.request("PUT", f"{location}&digest={digest}", data=config_blob)
         manifest = {
-            "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
             "config": {"mediaType": DOCKER_CONFIG, "digest": digest, "size": len(config_blob)},
             "layers": [{"mediaType": LAYER_TYPE, "digest": shared.digest, "size": shared.size}],
-        }  # fmt: skip
+        }
         client.put_manifest("big/many", tag, json.dumps(manifest).encode(), DOCKER_MANIFEST)
 
     # Written out rather than with push_image: three requests a tag instead of six keeps the session start short.
@@ -134,8 +177,10 @@ def dashboard_settings(settings, registry, registry_fixtures):
     settings.REGISTRY_HTPASSWD_PATH = str(registry.htpasswd)
     settings.DASHBOARD_ADMINS = ["carol"]
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # fmt: skip
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     cache.clear()
     reset_client()
     yield

@@ -115,7 +115,8 @@ def test_a_local_django_superuser_still_signs_in(client):
 
 
 @pytest.mark.parametrize(
-    "name", ["browser-home", "browser-repositories", "browser-users"],
+    "name",
+    ["browser-home", "browser-repositories", "browser-users"],
 )
 def test_every_page_needs_a_sign_in(client, name):
     response = client.get(reverse(name))

@@ -1,8 +1,16 @@
 """End to end in a real Chromium (Debian's, driven by Playwright) against the live dashboard: sign in, browse
 to a repository, filter, sort and open a tag, with no console error and no Content-Security-Policy violation
-on the way."""
+on the way.
+
+Playwright's sync API marks an asyncio loop as running in the thread that uses it, for as long as it lives.
+Django then refuses ORM calls in that thread (SynchronousOnlyOperation), and pytest-django makes them there
+(creating the test database, flushing it after a transactional test). So the browser lives in a thread of
+its own and each test hands its browser steps to that thread; the test's thread stays a plain sync thread.
+"""
 
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,12 +28,66 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT = Path("/tmp/tag_page.png")
 
-# Reports every CSP violation of every page (the init script runs again after each navigation).
+# Reports every CSP violation of every page to Python (init scripts run again after each navigation).
 REPORT_CSP_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (event) => {
-  window.reportCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"} in ${event.sourceFile}:${event.lineNumber}`);
+  window.reportCspViolation(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline code"} at ${event.sourceFile}:${event.lineNumber}`
+  );
 });
 """
+
+
+class BrowserThread:
+    """A headless Chromium owned by one thread; `run` executes browser steps in that thread."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playwright")
+        self._thread.submit(self._start).result()
+
+    def _start(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self._playwright = sync_playwright().start()
+        self.browser = self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+    def _stop(self) -> None:
+        self.browser.close()
+        self._playwright.stop()
+
+    def run(self, steps: Callable, /) -> list[str]:
+        """Run steps(page) on a fresh page; returns the console errors, page errors and CSP violations seen."""
+
+        def in_browser_thread() -> list[str]:
+            context = self.browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(10_000)
+            problems: list[str] = []
+            try:
+                page = context.new_page()
+                page.on(
+                    "console", lambda message: message.type == "error" and problems.append(f"console: {message.text}")
+                )
+                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+                page.expose_function("reportCspViolation", lambda text: problems.append(f"CSP violation: {text}"))
+                page.add_init_script(REPORT_CSP_VIOLATIONS)
+                steps(page)
+            finally:
+                context.close()
+            return problems
+
+        return self._thread.submit(in_browser_thread).result()
+
+    def close(self) -> None:
+        try:
+            self._thread.submit(self._stop).result()
+        finally:
+            self._thread.shutdown()
+
+
+def size_in_bytes(text: str) -> float:
+    """Undo Django's filesizeformat ("962 bytes", "1.2 KB") well enough to compare sizes."""
+    number, unit = text.replace("\xa0", " ").split()
+    return float(number) * 1024 ** ["bytes", "KB", "MB", "GB"].index(unit)
 
 
 @pytest.fixture(scope="session")
@@ -33,96 +95,90 @@ def chromium():
     """One headless Chromium for the session, launched as this machine requires (never `playwright install`)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    """A fresh browser context and page; `page.problems` collects console errors, page errors and CSP violations."""
-    context = chromium.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.expose_function("reportCspViolation", lambda text: problems.append(f"CSP violation: {text}"))
-    page.add_init_script(REPORT_CSP_VIOLATIONS)
-    page.problems = problems
-    yield page
-    context.close()
+    browser = BrowserThread()
+    yield browser
+    browser.close()
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_sign_in_browse_filter_sort_and_open_a_tag(live_server, page, registry, registry_fixtures):
+def test_sign_in_browse_filter_sort_and_open_a_tag(live_server, chromium, registry, registry_fixtures):
     from playwright.sync_api import expect
 
-    # Signed out: the dashboard sends us to the login page.
-    page.goto(live_server.url)
-    expect(page).to_have_url(re.compile(r"/login/\?next=/$"))
+    host = f"127.0.0.1:{registry.port}"  # REGISTRY_PUBLIC_HOST, as conftest sets it
 
-    # A wrong password: an error, and still on the login page.
-    page.get_by_label("User name").fill("alice")
-    page.get_by_label("Password").fill("not-the-password")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("Please enter a correct")
-    expect(page).to_have_url(re.compile(r"/login/"))
+    def steps(page):
+        # Signed out: the dashboard sends us to the login page.
+        page.goto(live_server.url)
+        expect(page).to_have_url(re.compile(r"/login/\?next=/$"))
 
-    # The right one: the home page, with the registry reachable.
-    page.get_by_label("Password").fill(USERS["alice"])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{live_server.url}/")
-    expect(page.get_by_role("heading", name="Registry overview")).to_be_visible()
-    expect(page.get_by_text("Reachable", exact=True)).to_be_visible()
-    expect(page.locator(".topbar-user")).to_contain_text("alice")
+        # A wrong password: an error, and still on the login page.
+        page.get_by_label("User name").fill("alice")
+        page.get_by_label("Password").fill("not-the-password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("Please enter a correct")
+        expect(page).to_have_url(re.compile(r"/login/"))
 
-    # The repository list, filtered live by htmx.
-    page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Repositories").click()
-    expect(page).to_have_url(f"{live_server.url}/repositories/")
-    repositories = page.locator("#repositories")
-    expect(repositories.get_by_role("link", name="tools/multi", exact=True)).to_be_visible()
-    page.get_by_role("searchbox", name="Filter repositories").fill("shop")
-    expect(repositories.get_by_role("link", name="tools/multi", exact=True)).to_have_count(0)
-    expect(repositories.locator("tbody td a")).to_have_text(["shop/api", "shop/web"])
-    expect(page).to_have_url(re.compile(r"/repositories/\?q=shop$"))  # htmx pushed the filtered URL
+        # The right one: the home page, with the registry reachable.
+        page.get_by_label("Password").fill(USERS["alice"])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{live_server.url}/")
+        expect(page.get_by_role("heading", name="Registry overview")).to_be_visible()
+        expect(page.get_by_text("Reachable", exact=True)).to_be_visible()
+        expect(page.locator(".topbar-user")).to_contain_text("alice")
 
-    # The repository: tags newest first, two of them the same image.
-    repositories.get_by_role("link", name="shop/api", exact=True).click()
-    expect(page.get_by_role("heading", name="shop/api", level=1)).to_be_visible()
-    tags = page.locator("#tags tbody tr td:first-child a")
-    expect(tags).to_have_text(["1.10.0", "latest", "1.2.0", "1.0.0"])
-    row_of = {tag: page.locator("#tags tbody tr").filter(has=page.get_by_role("link", name=tag, exact=True))
-              for tag in ("1.10.0", "latest", "1.2.0", "1.0.0")}  # fmt: skip
-    for tag in ("1.10.0", "latest"):
-        expect(row_of[tag].locator(".badge", has_text="shared")).to_be_visible()
-    for tag in ("1.2.0", "1.0.0"):
-        expect(row_of[tag].locator(".badge", has_text="shared")).to_have_count(0)
+        # The repository list, filtered live by htmx as we type.
+        page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Repositories").click()
+        expect(page).to_have_url(f"{live_server.url}/repositories/")
+        repositories = page.locator("#repositories")
+        expect(repositories.get_by_role("link", name="tools/multi", exact=True)).to_be_visible()
+        page.get_by_role("searchbox", name="Filter repositories").press_sequentially("shop")
+        expect(repositories.get_by_role("link", name="tools/multi", exact=True)).to_have_count(0)
+        expect(repositories.locator("tbody td a")).to_have_text(["shop/api", "shop/web"])
+        expect(page).to_have_url(re.compile(r"/repositories/\?q=shop$"))  # htmx pushed the filtered address
 
-    # Sorting by size (largest first) swaps the table in place; equal sizes fall back to the tag name, reversed.
-    page.locator("#tags thead").get_by_role("link", name="Size").click()
-    expect(page.locator("#tags th", has_text="Size")).to_have_attribute("aria-sort", "descending")
-    expect(tags).to_have_text(["latest", "1.10.0", "1.2.0", "1.0.0"])
-    expect(page).to_have_url(re.compile(r"sort=size&dir=desc"))
+        # The repository, newest first: 1.10.0 and latest are the same image (same created date, so either order).
+        repositories.get_by_role("link", name="shop/api", exact=True).click()
+        expect(page.get_by_role("heading", name="shop/api", level=1)).to_be_visible()
+        tags = page.locator("#tags tbody tr td:first-child a")
+        same_image = re.compile(r"^(1\.10\.0|latest)$")
+        expect(tags).to_have_text([same_image, same_image, "1.2.0", "1.0.0"])
+        rows = page.locator("#tags tbody tr")
+        for tag, shared in [("1.10.0", 1), ("latest", 1), ("1.2.0", 0), ("1.0.0", 0)]:
+            row = rows.filter(has=page.get_by_role("link", name=tag, exact=True))
+            expect(row.locator(".badge", has_text="shared")).to_have_count(shared)
 
-    # The tag page: digest, pull command, labels and layers.
-    page.get_by_role("link", name="1.10.0", exact=True).click()
-    expect(page.get_by_role("heading", name="shop/api:1.10.0", level=1)).to_be_visible()
-    expect(page.get_by_label("Digest", exact=True)).to_have_value(registry_fixtures.api_digest)
-    expect(page.get_by_label("Pull by tag")).to_have_value(f"docker pull 127.0.0.1:{registry.port}/shop/api:1.10.0")
-    expect(page.get_by_label("Pull by digest")).to_have_value(
-        f"docker pull 127.0.0.1:{registry.port}/shop/api@{registry_fixtures.api_digest}"
-    )
-    labels = page.locator("table").filter(has=page.get_by_role("columnheader", name="Label"))
-    expect(labels.locator("tbody tr")).to_have_text([re.compile(r"org\.opencontainers\.image\.version\s*1\.10\.0")])
-    layers = page.locator("table").filter(has=page.get_by_role("columnheader", name="Share"))
-    expect(layers.locator("tbody tr")).to_have_count(2)
-    expect(layers.locator("tbody tr").first.locator(".digest")).to_have_text(re.compile(r"^sha256:[0-9a-f]{64}$"))
-    expect(page.locator(".kv").first).to_contain_text("Also tagged")
+        # Sorting by size swaps the table in place (htmx). First click: largest first, equal sizes by tag reversed.
+        size_header = page.locator("#tags th", has_text="Size")
+        size_header.get_by_role("link").click()
+        expect(size_header).to_have_attribute("aria-sort", "descending")
+        expect(tags).to_have_text(["latest", "1.10.0", "1.2.0", "1.0.0"])
+        expect(page).to_have_url(re.compile(r"[?&]sort=size&dir=desc"))
+        sizes = [size_in_bytes(text) for text in rows.locator("td.num").all_inner_texts()]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] == sizes[1] > sizes[2] > sizes[3], sizes
+        # Second click: smallest first.
+        size_header.get_by_role("link").click()
+        expect(size_header).to_have_attribute("aria-sort", "ascending")
+        expect(tags).to_have_text(["1.0.0", "1.2.0", "1.10.0", "latest"])
+        expect(page).to_have_url(re.compile(r"[?&]sort=size&dir=asc"))
+        assert [size_in_bytes(text) for text in rows.locator("td.num").all_inner_texts()] == sizes[::-1]
 
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert page.problems == []
+        # The tag page: digest, pull commands, labels and layers.
+        page.get_by_role("link", name="1.10.0", exact=True).click()
+        expect(page.get_by_role("heading", name="shop/api:1.10.0", level=1)).to_be_visible()
+        expect(page.get_by_label("Digest", exact=True)).to_have_value(registry_fixtures.api_digest)
+        expect(page.get_by_label("Pull by tag")).to_have_value(f"docker pull {host}/shop/api:1.10.0")
+        expect(page.get_by_label("Pull by digest")).to_have_value(
+            f"docker pull {host}/shop/api@{registry_fixtures.api_digest}"
+        )
+        labels = page.locator("table").filter(has=page.get_by_role("columnheader", name="Label", exact=True))
+        expect(labels.locator("tbody tr")).to_have_text([re.compile(r"org\.opencontainers\.image\.version\s*1\.10\.0")])
+        layers = page.locator("table").filter(has=page.get_by_role("columnheader", name="Share", exact=True))
+        expect(layers.locator("tbody tr")).to_have_count(2)
+        for digest in layers.locator("tbody tr .digest").all():
+            expect(digest).to_have_text(re.compile(r"^sha256:[0-9a-f]{64}$"))
+        expect(page.get_by_role("link", name="latest", exact=True)).to_be_visible()  # "Also tagged"
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    problems = chromium.run(steps)
+    assert problems == [], "console errors, page errors or CSP violations:\n" + "\n".join(problems)

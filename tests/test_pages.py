@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.conftest import BIG_TAG_COUNT, XSS
+from tests.conftest import BIG_TAG_COUNT
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +99,9 @@ def test_sorting_by_created_spans_all_tags(client_for, registry_fixtures):
     newest_first = sorted(registry_fixtures.big_created, key=registry_fixtures.big_created.get, reverse=True)
     assert rows_of(response.text) == newest_first[:50]
     assert f"{BIG_TAG_COUNT:,} tags" in response.text or f"{BIG_TAG_COUNT} tags" in response.text
-    last = client_for().get(reverse("browser-repository", args=["big/many"]), {"sort": "created", "dir": "desc", "page": 30})
+    last = client_for().get(
+        reverse("browser-repository", args=["big/many"]), {"sort": "created", "dir": "desc", "page": 30}
+    )
     assert rows_of(last.text) == newest_first[-50:]
 
 

@@ -37,5 +37,7 @@ def user_role_update(request, user_id):
         messages.error(request, _("%(user)s is a superuser and always has the admin role.") % {"user": user.username})
     else:
         auth.set_role(user, form.cleaned_data["role"])
-        messages.success(request, _("%(user)s is now %(role)s.") % {"user": user.username, "role": form.cleaned_data["role"]})
+        messages.success(
+            request, _("%(user)s is now %(role)s.") % {"user": user.username, "role": form.cleaned_data["role"]}
+        )
     return redirect("browser-users")

@@ -43,9 +43,14 @@ def repository_detail(request, name):
     rows = images.sort_rows(images.filter_rows(listing.rows, query), sort, descending)
     page = Paginator(rows, TAGS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
-        "repository": name, "listing": listing, "page": page, "query": query, "sort": sort,
-        "direction": "desc" if descending else "asc", "shared_count": sum(1 for row in listing.rows if row.shared_with),
-    }  # fmt: skip
+        "repository": name,
+        "listing": listing,
+        "page": page,
+        "query": query,
+        "sort": sort,
+        "direction": "desc" if descending else "asc",
+        "shared_count": sum(1 for row in listing.rows if row.shared_with),
+    }
     template = "browser/repository.html#table" if request.htmx else "browser/repository.html"
     return render(request, template, context)
 

@@ -6,6 +6,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from django.conf import settings
@@ -16,6 +18,17 @@ from browser import localregistry
 from browser.registry import RegistryClient, RegistryError
 
 SERVICE_USER = "dashboard"
+
+
+def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise CommandError(f"The dashboard did not start serving on {url}; see the messages above.")
 
 
 class Command(BaseCommand):
@@ -33,10 +46,25 @@ class Command(BaseCommand):
             registry, env_changes = self.start_demo_registry(Path(settings.DATA_DIR) / "registry", registry_port)
             env.update(env_changes)
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "registry_ui.wsgi", "--bind", bind, "--workers", "1",
-             "--threads", "8", "--access-logfile", "-", "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "registry_ui.wsgi",
+                "--bind",
+                bind,
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--access-logfile",
+                "-",
+                "--log-level",
+                "warning",
+            ],
             env=env,
-        )  # fmt: skip
+        )
+        wait_until_serving(f"http://{bind}/health/", server)
         self.stdout.write(self.style.SUCCESS(f"\nDashboard: http://{bind}/   (Ctrl+C stops it)\n"))
         signal.signal(signal.SIGTERM, lambda *_: server.terminate())
         try:
@@ -68,7 +96,8 @@ class Command(BaseCommand):
             password_file.write_text(secrets.token_urlsafe(24))
             localregistry.add_user(registry.htpasswd, SERVICE_USER, password_file.read_text(), cost=5)
         try:
-            registry.start(command, log=open(root / "registry.log", "ab"))
+            with open(root / "registry.log", "ab") as log:  # the child keeps its own copy of the descriptor
+                registry.start(command, log=log)
         except (RuntimeError, RegistryError) as exc:
             raise CommandError(f"The demo registry did not start ({exc}); see {root / 'registry.log'}.") from None
         marker = root / "demo-images-pushed"
@@ -78,13 +107,17 @@ class Command(BaseCommand):
             marker.touch()
         self.stdout.write(self.style.SUCCESS(f"Demo registry: {registry.url}   (data in {root})"))
         if first_start:
-            self.stdout.write(self.style.WARNING(
-                f"Sign in as admin with the password {admin_password}\n"
-                f"It is shown only this once. The same works for: docker login 127.0.0.1:{port}"
-            ))  # fmt: skip
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Sign in as admin with the password {admin_password}\n"
+                    f"It is shown only this once. The same works for: docker login 127.0.0.1:{port}"
+                )
+            )
         else:
-            self.stdout.write(f"Sign in as admin (the password was printed at the first start; "
-                              f"to get a new one, delete {registry.htpasswd}).")  # fmt: skip
+            self.stdout.write(
+                f"Sign in as admin (the password was printed at the first start; "
+                f"to get a new one, delete {registry.htpasswd})."
+            )
         env = {
             "REGISTRY_URL": registry.url,
             "REGISTRY_USERNAME": SERVICE_USER,

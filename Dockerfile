@@ -1,0 +1,28 @@
+# The dashboard alone; compose.yaml runs it beside registry:2.
+FROM python:3.13-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/data
+WORKDIR /app
+
+RUN useradd --system --uid 10001 --no-create-home dashboard \
+    && mkdir /data && chown dashboard /data
+
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY manage.py ./
+COPY registry_ui registry_ui
+COPY browser browser
+COPY templates templates
+COPY static static
+COPY locale locale
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0
+
+USER dashboard
+VOLUME /data
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+    CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/', timeout=4).status != 200)"
+
+# One process with threads: the digest cache lives in memory and is shared by every request.
+CMD ["sh", "-c", "python manage.py check --deploy --fail-level ERROR && python manage.py migrate --noinput && exec gunicorn registry_ui.wsgi --bind 0.0.0.0:8000 --workers 1 --threads 8 --access-logfile -"]

@@ -1,0 +1,108 @@
+"""The README's first command: with no REGISTRY_URL it starts a registry, fills it and serves the dashboard."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from browser.localregistry import free_port
+
+
+def wait_for_line(process, pattern: str, seconds: float = 60) -> str:
+    """Read the command's output until a line matches; return everything read so far."""
+    seen, deadline = "", time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                break
+            continue
+        seen += line
+        if re.search(pattern, line):
+            return seen
+    raise AssertionError(f"{pattern!r} never appeared; output so far:\n{seen}")
+
+
+def sign_in(base: str, username: str, password: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(f"{base}/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    session.post(
+        f"{base}/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/login/"},
+        timeout=10,
+    )
+    return session
+
+
+@pytest.fixture
+def run_dashboard(tmp_path):
+    processes = []
+
+    def start(**env_changes):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DJANGO_"))}
+        env.update(DATA_DIR=str(tmp_path), **env_changes)
+        web_port, registry_port = free_port(), free_port()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "rundashboard",
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--registry-port",
+                str(registry_port),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        processes.append(process)
+        return process, f"http://127.0.0.1:{web_port}", registry_port
+
+    yield start
+    for process in processes:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+
+
+def test_the_run_command_starts_a_demo_registry_and_the_dashboard(run_dashboard, tmp_path):
+    process, base, registry_port = run_dashboard()
+    output = wait_for_line(process, r"Dashboard: http://")
+    password = re.search(r"Sign in as admin with the password (\S+)", output).group(1)
+    assert f"docker login 127.0.0.1:{registry_port}" in output
+    assert password not in (tmp_path / "registry" / "htpasswd").read_text()  # only its bcrypt hash
+
+    session = sign_in(base, "admin", password)
+    home = session.get(f"{base}/", timeout=10)
+    assert home.status_code == 200 and "Reachable" in home.text
+    repositories = session.get(f"{base}/repositories/", timeout=10).text
+    for name in ("demo/hello-web", "demo/api", "tools/debug"):
+        assert name in repositories
+    assert 'badge badge-purple">Admin' in home.text
+
+
+def test_a_second_start_keeps_the_data_and_prints_no_password(run_dashboard, tmp_path):
+    process, _, _ = run_dashboard()
+    wait_for_line(process, r"Dashboard: http://")
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(10)
+    process, _, _ = run_dashboard()
+    output = wait_for_line(process, r"Dashboard: http://")
+    assert "the password was printed at the first start" in output
+    assert "Pushing demo images" not in output
+
+
+def test_with_registry_url_set_it_serves_only_the_dashboard(run_dashboard, registry, tmp_path):
+    process, base, _ = run_dashboard(REGISTRY_URL=registry.url)
+    output = wait_for_line(process, r"Dashboard: http://")
+    assert "Demo registry" not in output
+    assert not (tmp_path / "registry").exists()
