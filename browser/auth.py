@@ -20,6 +20,7 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.translation import pgettext_lazy
 
 from browser.registry import RegistryError, get_client
 
@@ -27,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 VIEWER, MAINTAINER, ADMIN = "viewer", "maintainer", "admin"
 ROLES = [VIEWER, MAINTAINER, ADMIN]  # each role may do what the ones before it may
+ROLE_LABELS = {
+    VIEWER: pgettext_lazy("user role", "Viewer"),
+    MAINTAINER: pgettext_lazy("user role", "Maintainer"),
+    ADMIN: pgettext_lazy("user role", "Admin"),
+}
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._@+-]{1,150}$")
 
 

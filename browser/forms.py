@@ -27,6 +27,4 @@ class LoginForm(AuthenticationForm):
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(
-        choices=[(auth.VIEWER, _("Viewer")), (auth.MAINTAINER, _("Maintainer")), (auth.ADMIN, _("Admin"))]
-    )
+    role = forms.ChoiceField(choices=list(auth.ROLE_LABELS.items()))

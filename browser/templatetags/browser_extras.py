@@ -10,5 +10,6 @@ def short_digest(digest: str) -> str:
 
 
 @register.filter
-def percent(share: float) -> str:
-    return f"{share * 100:.1f}%"
+def percent(share: float) -> float:
+    """A 0..1 share as a percentage number, to be formatted with floatformat (localized)."""
+    return share * 100

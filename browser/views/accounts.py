@@ -20,8 +20,8 @@ logout = auth_views.LogoutView.as_view()
 def user_list(request):
     """Everyone who has signed in, with their role; admins change roles here."""
     users = User.objects.order_by("username").prefetch_related("groups")
-    rows = [(user, auth.role_of(user)) for user in users]
-    return render(request, "browser/users.html", {"rows": rows, "roles": RoleForm.base_fields["role"].choices})
+    rows = [(user, auth.role_of(user), auth.ROLE_LABELS.get(auth.role_of(user), "")) for user in users]
+    return render(request, "browser/users.html", {"rows": rows, "roles": auth.ROLE_LABELS.items()})
 
 
 @require_POST
@@ -37,7 +37,6 @@ def user_role_update(request, user_id):
         messages.error(request, _("%(user)s is a superuser and always has the admin role.") % {"user": user.username})
     else:
         auth.set_role(user, form.cleaned_data["role"])
-        messages.success(
-            request, _("%(user)s is now %(role)s.") % {"user": user.username, "role": form.cleaned_data["role"]}
-        )
+        role = auth.ROLE_LABELS[form.cleaned_data["role"]]
+        messages.success(request, _("%(user)s is now %(role)s.") % {"user": user.username, "role": role})
     return redirect("browser-users")

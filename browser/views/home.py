@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.cache import cache
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -14,7 +15,10 @@ def home(request):
     context = {"registry_url": settings.REGISTRY_URL}
     try:
         context["status"] = client.status()
-        context["delete_status"] = client.delete_status()
+        # A DELETE probe per visit would be noise in the registry's logs: ask once per cache period.
+        context["delete_status"] = cache.get_or_set(
+            f"delete-status:{client.url}", client.delete_status, settings.REGISTRY_CACHE_SECONDS
+        )
         summaries = images.repository_summaries(client)
     except RegistryError as exc:
         context["error"], context["error_title"], context["hint"] = exc, *explain(exc)
