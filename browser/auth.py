@@ -80,8 +80,9 @@ def check_htpasswd(path: str, username: str, password: str) -> bool:
     if hashed is None:
         return False
     try:
-        return bcrypt.checkpw(password.encode(), hashed)
-    except ValueError:  # over 72 bytes, or a damaged hash: either way not this user's password
+        # The registry's bcrypt looks at the first 72 bytes only; so does this check, to agree with it.
+        return bcrypt.checkpw(password.encode()[:72], hashed)
+    except ValueError:  # a damaged hash
         return False
 
 

@@ -41,6 +41,7 @@ MANIFEST_ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCK
 MAX_IN_FLIGHT = 8
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024  # any other answer: catalog and tag pages, errors, tokens
 CATALOG_PAGE = 1000
 # A digest nobody can push content for: deleting it tells "delete enabled" (404) from "disabled" (405).
 PROBE_DIGEST = "sha256:" + "0" * 64
@@ -355,7 +356,7 @@ class RegistryClient:
         self.verify = verify
         self.timeout = (connect_timeout, read_timeout)
         self.cache = cache
-        self._credentials = (username, password) if username else None
+        self._credentials = _basic_auth(username, password) if username else None
         self._tokens: dict[str, tuple[str, float]] = {}
         self._tokens_lock = threading.Lock()
         self._in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
@@ -367,12 +368,20 @@ class RegistryClient:
     # -- transport --
 
     def _send(
-        self, method: str, url: str, *, auth: Any = None, headers: dict | None = None, **kwargs
+        self,
+        method: str,
+        url: str,
+        *,
+        auth: Any = None,
+        headers: dict | None = None,
+        limit: int = MAX_BODY_BYTES,
+        **kwargs,
     ) -> requests.Response:
-        """One HTTP request with the forced timeout; network failures become RegistryErrors."""
+        """One HTTP request with the forced timeout, its body read up to `limit` bytes while it holds
+        its in-flight slot; network failures become RegistryErrors."""
         with self._in_flight:
             try:
-                return self.session.request(
+                response = self.session.request(
                     method,
                     url,
                     auth=auth,
@@ -380,8 +389,12 @@ class RegistryClient:
                     timeout=self.timeout,
                     verify=self.verify,
                     allow_redirects=method in ("GET", "HEAD"),
+                    stream=True,
                     **kwargs,
                 )
+                # What response.content returns from now on; a HEAD's Content-Length describes no body.
+                response._content = b"" if method == "HEAD" else _read_body(response, limit)
+                return response
             except requests.exceptions.SSLError as exc:
                 raise RegistryUnreachable(f"TLS with {self.url} failed: {_reason(exc)}", code="TLS") from None
             except requests.exceptions.Timeout:
@@ -476,7 +489,7 @@ class RegistryClient:
             if page is not None and not isinstance(page, list):
                 raise MalformedResponse(f"The registry's {key} list is not a list.")
             names.extend(item for item in page or [] if isinstance(item, str))
-            next_url = _next_link(response, next_url)
+            next_url = _next_link(response, self.url)
         return names
 
     def resolve(self, repository: str, reference: str) -> str:
@@ -494,9 +507,12 @@ class RegistryClient:
         if DIGEST_RE.match(reference) and (cached := self._cache_get(f"manifest:{reference}")):
             return parse_manifest(cached[0], reference, cached[1])
         response = self.request(
-            "GET", f"/v2/{_name(repository)}/manifests/{_reference(reference)}", headers={"Accept": MANIFEST_ACCEPT}
+            "GET",
+            f"/v2/{_name(repository)}/manifests/{_reference(reference)}",
+            headers={"Accept": MANIFEST_ACCEPT},
+            limit=MAX_MANIFEST_BYTES,
         )
-        body = _limited(response, MAX_MANIFEST_BYTES, "manifest")
+        body = response.content
         digest = sha256_digest(body)
         expected = reference if DIGEST_RE.match(reference) else response.headers.get("Docker-Content-Digest", digest)
         if expected != digest:
@@ -510,8 +526,8 @@ class RegistryClient:
         """An image's config blob, parsed; cached by digest without expiry."""
         if cached := self._cache_get(f"config:{digest}"):
             return cached
-        response = self.request("GET", f"/v2/{_name(repository)}/blobs/{_reference(digest)}")
-        body = _limited(response, MAX_CONFIG_BYTES, "image configuration")
+        response = self.request("GET", f"/v2/{_name(repository)}/blobs/{_reference(digest)}", limit=MAX_CONFIG_BYTES)
+        body = response.content
         if sha256_digest(body) != digest:
             raise MalformedResponse(f"The config blob of {repository} does not match its digest {digest}.")
         config = parse_config(body, digest)
@@ -539,13 +555,16 @@ class RegistryClient:
 
     def check_credentials(self, username: str, password: str) -> bool:
         """Whether the registry accepts this user's password (a /v2/ request carrying it)."""
-        response = self._send("GET", self.url + "/v2/", auth=(username, password))
+        response = self._send("GET", self.url + "/v2/", auth=_basic_auth(username, password))
         if response.status_code == 401:
             scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             if scheme != "bearer" or "realm" not in params:
                 return False
             response = self._send(
-                "GET", params["realm"], auth=(username, password), params={"service": params.get("service", "")}
+                "GET",
+                params["realm"],
+                auth=_basic_auth(username, password),
+                params={"service": params.get("service", "")},
             )
         if response.status_code in (401, 403):
             return False
@@ -627,6 +646,11 @@ def _scope_for(method: str, url: str) -> str:
     return f"repository:{match.group(1)}:{actions}"
 
 
+def _basic_auth(username: str, password: str) -> tuple[bytes, bytes]:
+    # As bytes, so requests sends UTF-8 as htpasswd and docker login do (for str it would use Latin-1).
+    return username.encode(), password.encode()
+
+
 def _with_bearer(headers: dict | None, token: str | None) -> dict:
     headers = dict(headers or {})
     if token:
@@ -634,17 +658,33 @@ def _with_bearer(headers: dict | None, token: str | None) -> dict:
     return headers
 
 
-def _next_link(response: requests.Response, current: str) -> str | None:
-    """The Link header's next page, resolved against the current URL (it is relative)."""
+def _next_link(response: requests.Response, base_url: str) -> str | None:
+    """The Link header's next page. It is relative to the registry's root (/v2/…), so a path prefix in
+    REGISTRY_URL (a proxy serving the registry under /registry) is put back unless it is already there."""
     target = response.links.get("next", {}).get("url")
-    return urljoin(current, target) if target else None
+    if not target:
+        return None
+    prefix = urlsplit(base_url).path.rstrip("/")
+    if target.startswith("/") and prefix and not target.startswith(prefix + "/"):
+        target = prefix + target
+    return urljoin(base_url, target)
 
 
-def _limited(response: requests.Response, limit: int, what: str) -> bytes:
-    body = response.content
-    if len(body) > limit:
-        raise MalformedResponse(f"The registry sent a {what} of {len(body)} bytes; the limit is {limit}.")
-    return body
+def _read_body(response: requests.Response, limit: int) -> bytes:
+    """The whole body, refusing (and dropping the connection) once it passes `limit` bytes: a pusher
+    controls what a descriptor points at, and the dashboard must not load a huge blob into memory."""
+    declared = response.headers.get("Content-Length", "")
+    body = bytearray()
+    if not (declared.isdigit() and int(declared) > limit):
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                break
+        else:
+            return bytes(body)
+    response.close()
+    where = f"{response.request.method} {urlsplit(response.url).path}"
+    raise MalformedResponse(f"The registry's answer to {where} is larger than the {limit:,}-byte limit.")
 
 
 def _reason(exc: Exception) -> str:
