@@ -79,10 +79,10 @@ class PlatformImage:
     platform: str
 
     @property
-    def layers(self) -> list[tuple[Descriptor, float]]:
-        """Each layer with its share of the image's size (0..1)."""
+    def blobs(self) -> list[tuple[Descriptor, float]]:
+        """The config blob, then each layer, with its share of the image's size (0..1)."""
         total = self.manifest.image_size or 1
-        return [(layer, layer.size / total) for layer in self.manifest.layers]
+        return [(blob, blob.size / total) for blob in self.manifest.blobs]
 
 
 @dataclass

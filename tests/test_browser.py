@@ -46,8 +46,9 @@ class BrowserThread:
         self._thread.submit(self._start).result()
 
     def _start(self) -> None:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
 
+        expect.set_options(timeout=10_000)  # as the actions' timeout below: room for a slow CI machine
         self._playwright = sync_playwright().start()
         self.browser = self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
@@ -173,8 +174,10 @@ def test_sign_in_browse_filter_sort_and_open_a_tag(live_server, chromium, regist
         )
         labels = page.locator("table").filter(has=page.get_by_role("columnheader", name="Label", exact=True))
         expect(labels.locator("tbody tr")).to_have_text([re.compile(r"org\.opencontainers\.image\.version\s*1\.10\.0")])
-        layers = page.locator("table").filter(has=page.get_by_role("columnheader", name="Share", exact=True))
-        expect(layers.locator("tbody tr")).to_have_count(2)
+        layers = page.locator("table").filter(
+            has=page.get_by_role("columnheader", name="Share of the image", exact=True)
+        )
+        expect(layers.locator("tbody tr")).to_have_count(3)  # the config blob and two layers
         for digest in layers.locator("tbody tr .digest").all():
             expect(digest).to_have_text(re.compile(r"^sha256:[0-9a-f]{64}$"))
         expect(page.get_by_role("link", name="latest", exact=True)).to_be_visible()  # "Also tagged"

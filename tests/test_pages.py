@@ -168,7 +168,7 @@ def test_tag_page_shows_manifest_config_layers_and_pull_commands(client_for, reg
     assert f"docker login 127.0.0.1:{registry.port}" in html
     for text in ("/app/api", "--port 8080", "8080/tcp", "/app", "org.opencontainers.image.version", "2024-01-11"):
         assert text in html
-    assert html.count('<meter class="share"') == 2
+    assert html.count('<meter class="share"') == 3  # config and two layers
     assert "latest" in html  # also tagged
 
 
@@ -221,3 +221,10 @@ def test_the_interface_speaks_spanish(client_for):
     html = client.get(reverse("browser-repositories")).text
     assert '<html lang="es">' in html
     assert "Repositorios" in html
+
+
+def test_htmx_history_restore_gets_the_whole_page(client_for):
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    response = client_for().get(reverse("browser-repository", args=["shop/api"]), headers=headers)
+    assert "<html" in response.text
+    assert "HX-Request" in response.headers["Vary"]

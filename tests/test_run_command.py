@@ -6,11 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from browser.localregistry import free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for_line(process, pattern: str, seconds: float = 60) -> str:
@@ -60,6 +63,7 @@ def run_dashboard(tmp_path):
                 str(registry_port),
             ],
             env=env,
+            cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code],
         env={**clean, "DATA_DIR": str(tmp_path), **env},
+        cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
     )

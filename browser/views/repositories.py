@@ -1,5 +1,6 @@
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from browser import images
@@ -7,6 +8,15 @@ from browser.registry import get_client
 
 REPOSITORIES_PER_PAGE = 50
 TAGS_PER_PAGE = 50
+
+
+def render_table_or_page(request, template: str, context: dict):
+    """The table alone for htmx's filter, sort and page links; the whole page otherwise (including when
+    htmx restores a page from history)."""
+    partial = request.htmx and not request.htmx.history_restore_request
+    response = render(request, f"{template}#table" if partial else template, context)
+    patch_vary_headers(response, ["HX-Request"])  # a cache must not answer a full-page request with a table
+    return response
 
 
 def without_refresh(request) -> str:
@@ -27,8 +37,7 @@ def repository_list(request):
     matching = [summary for summary in summaries if query.lower() in summary.name]
     page = Paginator(matching, REPOSITORIES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "total": len(summaries)}
-    template = "browser/repositories.html#table" if request.htmx else "browser/repositories.html"
-    return render(request, template, context)
+    return render_table_or_page(request, "browser/repositories.html", context)
 
 
 @require_GET
@@ -51,8 +60,7 @@ def repository_detail(request, name):
         "direction": "desc" if descending else "asc",
         "shared_count": sum(1 for row in listing.rows if row.shared_with),
     }
-    template = "browser/repository.html#table" if request.htmx else "browser/repository.html"
-    return render(request, template, context)
+    return render_table_or_page(request, "browser/repository.html", context)
 
 
 @require_GET
