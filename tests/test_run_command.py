@@ -74,8 +74,9 @@ def run_dashboard(tmp_path):
 
     yield start
     for process in processes:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(10)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(10)
 
 
 def test_the_run_command_starts_a_demo_registry_and_the_dashboard(run_dashboard, tmp_path):
