@@ -62,6 +62,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def add_user(htpasswd: Path, username: str, password: str, cost: int = 10) -> None:
     """Add (or replace) a bcrypt entry, as `htpasswd -B` does."""
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost)).decode()
@@ -111,6 +120,8 @@ class LocalRegistry:
         command = command or registry_command()
         if command is None:
             raise RuntimeError("No registry binary found: install the docker-registry package.")
+        if not port_is_free("127.0.0.1", self.port):
+            raise RuntimeError(f"port {self.port} is in use; is another registry still running?")
         self.write_config()
         self.process = subprocess.Popen([*command, str(self.config_path)], stdout=log, stderr=log)
         self.wait_ready()

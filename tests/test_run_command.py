@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -111,3 +112,20 @@ def test_with_registry_url_set_it_serves_only_the_dashboard(run_dashboard, regis
     output = wait_for_line(process, r"Dashboard: http://")
     assert "Demo registry" not in output
     assert not (tmp_path / "registry").exists()
+
+
+def test_a_port_in_use_is_refused_with_a_message(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "manage.py", "rundashboard", "--bind", f"127.0.0.1:{port}"],
+            env={**os.environ, "DATA_DIR": str(tmp_path)},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr

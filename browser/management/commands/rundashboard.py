@@ -39,6 +39,11 @@ class Command(BaseCommand):
         parser.add_argument("--registry-port", type=int, default=5000, help="Port of the demo registry.")
 
     def handle(self, *args, bind, registry_port, **options):
+        host, _, port = bind.rpartition(":")
+        if not port.isdigit() or not localregistry.port_is_free(host.strip("[]"), int(port)):
+            raise CommandError(
+                f"Cannot listen on {bind}: it is in use or not host:port. Stop the other server or pass --bind."
+            )
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         env, registry = os.environ.copy(), None
