@@ -45,36 +45,18 @@ def simple(name: str, created: datetime, **extra) -> ImageSpec:
 def fill(client: RegistryClient) -> Fixtures:
     api_old = push_image(client, "shop/api", "1.2.0", simple("api-1.2", BASE_TIME, labels={"team": "payments"}))
     push_image(client, "shop/api", "1.0.0", simple("api-1.0", BASE_TIME - timedelta(days=30)))
-    api = push_image(
-        client,
-        "shop/api",
-        "1.10.0",
-        simple(
-            "api-1.10",
-            BASE_TIME + timedelta(days=10),
-            labels={"org.opencontainers.image.version": "1.10.0"},
-            entrypoint=["/app/api"],
-            cmd=["--port", "8080"],
-            exposed_ports=["8080/tcp"],
-            working_dir="/app",
-            user="1000",
-        ),
+    api_spec = simple(
+        "api-1.10",
+        BASE_TIME + timedelta(days=10),
+        labels={"org.opencontainers.image.version": "1.10.0"},
+        entrypoint=["/app/api"],
+        cmd=["--port", "8080"],
+        exposed_ports=["8080/tcp"],
+        working_dir="/app",
+        user="1000",
     )
-    push_image(
-        client,
-        "shop/api",
-        "latest",
-        simple(
-            "api-1.10",
-            BASE_TIME + timedelta(days=10),
-            labels={"org.opencontainers.image.version": "1.10.0"},
-            entrypoint=["/app/api"],
-            cmd=["--port", "8080"],
-            exposed_ports=["8080/tcp"],
-            working_dir="/app",
-            user="1000",
-        ),
-    )
+    api = push_image(client, "shop/api", "1.10.0", api_spec)
+    push_image(client, "shop/api", "latest", api_spec)  # the same bytes: the same digest
     web = push_image(client, "shop/web", "v1", simple("web", BASE_TIME + timedelta(days=2), oci=True))
     multi = push_index(
         client,

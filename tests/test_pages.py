@@ -24,11 +24,20 @@ def test_home_shows_the_registry_and_its_counts(client_for, registry):
     assert "Enabled" in response.text  # delete is enabled on the session registry
 
 
-def test_home_says_when_deleting_is_disabled(client_for, tmp_path, settings):
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"delete_enabled": False}, ["Disabled", "REGISTRY_STORAGE_DELETE_ENABLED"]),
+        ({"readonly": True}, ["Read-only", "maintenance (read-only) mode"]),
+    ],
+)
+def test_home_says_when_deleting_is_disabled_or_the_registry_is_read_only(
+    client_for, tmp_path, settings, changes, shown
+):
     from browser.localregistry import LocalRegistry, add_user
     from browser.registry import reset_client
 
-    other = LocalRegistry(tmp_path, delete_enabled=False)
+    other = LocalRegistry(tmp_path, **changes)
     other.write_config()
     add_user(other.htpasswd, "svc", "pw", cost=4)
     other.start()
@@ -36,7 +45,7 @@ def test_home_says_when_deleting_is_disabled(client_for, tmp_path, settings):
         settings.REGISTRY_URL, settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = other.url, "svc", "pw"
         reset_client()
         response = client_for().get(reverse("browser-home"))
-        assert "Disabled" in response.text and "REGISTRY_STORAGE_DELETE_ENABLED" in response.text
+        assert all(text in response.text for text in shown)
     finally:
         other.stop()
 
