@@ -63,7 +63,10 @@ def free_port() -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen there now (connections of a stopped one lingering in TIME_WAIT
+    don't count: servers set SO_REUSEADDR, and so does this probe)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
