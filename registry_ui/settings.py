@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
@@ -125,6 +126,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "django_tasks_db",
     "browser",
 ]
 
@@ -164,21 +166,52 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DATA_DIR / "db.sqlite3",
-    }
-}
+def database_from_url(name: str) -> dict:
+    """The default database from a URL (postgres://USER:PASSWORD@HOST:5432/NAME), else SQLite in DATA_DIR.
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "registry-ui",
-        "TIMEOUT": None,
-        "OPTIONS": {"MAX_ENTRIES": 100_000},
-    }
-}
+    Messages never repeat the URL: it usually holds a password."""
+    url = env_str(name)
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"}
+    try:
+        return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except dj_database_url.UnknownSchemeError:
+        # The scheme is everything before "://", so it can be named; without "://" there is no telling.
+        scheme = f" {url.split('://', 1)[0]!r}" if "://" in url else ""
+        raise ImproperlyConfigured(
+            f"{name} has an unknown scheme{scheme}; use e.g. postgres://USER:PASSWORD@HOST:5432/NAME."
+        ) from None
+    except ValueError:  # dj_database_url.ParseError and bad ports or options; the message could echo the URL
+        raise ImproperlyConfigured(
+            f"{name} is not a database URL that can be read; special characters in the password must be "
+            "percent-encoded (e.g. @ as %40)."
+        ) from None
+
+
+def cache_from_url(name: str) -> dict:
+    """Redis when a URL is set (redis://, rediss:// or unix://), else this process's memory."""
+    url = env_str(name)
+    if not url:
+        return {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "registry-ui",
+            "TIMEOUT": None,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(f"{name} must be a redis://, rediss:// or unix:// URL.")
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "TIMEOUT": None}
+
+
+# DATABASE_URL: PostgreSQL (or any URL dj-database-url reads) for more than one process; SQLite by default.
+DATABASES = {"default": database_from_url("DATABASE_URL")}
+
+# REDIS_URL: one cache shared by every process; without it each process keeps its own in memory.
+CACHES = {"default": cache_from_url("REDIS_URL")}
+
+# Background work (registry sync) runs on Django's Tasks framework. The database backend needs no other
+# service; its worker (`manage.py db_worker`) is started by the run command beside the web server.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 AUTHENTICATION_BACKENDS = [
     "browser.auth.RegistryUserBackend",
