@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from browser import images
@@ -257,3 +258,35 @@ def prune_manifests() -> int:
     count, _ = orphans.delete()
     Blob.objects.filter(manifests__isnull=True).delete()
     return count
+
+
+# --- Notifications --------------------------------------------------------------------------
+
+
+def record_push(client: RegistryClient, registry: Registry, repository: str, tag: str, digest: str, pushed_at=None):
+    """Apply a push event: fetch the digest if the index lacks it, then point the tag at it."""
+    if not Manifest.objects.filter(digest=digest).exists():
+        store(fetch(client, repository, digest))
+    with transaction.atomic():
+        repo, _ = Repository.objects.get_or_create(registry=registry, name=repository)
+        manifest = Manifest.objects.get(digest=digest)
+        now, when = timezone.now(), pushed_at or timezone.now()
+        row, created = Tag.objects.get_or_create(
+            repository=repo,
+            name=tag,
+            defaults={"manifest": manifest, "first_seen": now, "pushed_at": when, "last_seen": now},
+        )
+        if not created and row.manifest_id != manifest.pk:
+            row.manifest, row.pushed_at, row.last_seen = manifest, when, now
+            row.save(update_fields=["manifest", "pushed_at", "last_seen"])
+
+
+def record_delete(client: RegistryClient, registry: Registry, repository: str, digest: str, tag: str = "") -> int:
+    """Apply a delete event. Deleting a manifest takes every tag on it along, deleting a tag (v3) only
+    that tag; an event doesn't say which happened, so each tag it may concern is asked about again."""
+    tags = Tag.objects.filter(repository__registry=registry, repository__name=repository)
+    concerned = list(tags.filter(Q(manifest__digest=digest) | Q(name=tag)).values_list("name", flat=True))
+    digests = client.map(lambda name: resolve_or_none(client, repository, name), concerned)
+    gone = [name for name, now in zip(concerned, digests, strict=True) if now is None]
+    tags.filter(name__in=gone).delete()
+    return len(gone)

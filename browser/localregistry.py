@@ -45,6 +45,18 @@ auth:
   htpasswd:
     realm: registry
     path: {htpasswd}
+{notifications}"""
+
+NOTIFICATIONS_TEMPLATE = """\
+notifications:
+  endpoints:
+    - name: registry-ui
+      url: {url}
+      headers:
+        Authorization: [Bearer {secret}]
+      timeout: 2s
+      threshold: 5
+      backoff: 1s
 """
 
 
@@ -90,6 +102,8 @@ class LocalRegistry:
     port: int = field(default_factory=free_port)
     delete_enabled: bool = True
     readonly: bool = False
+    notifications_url: str = ""  # where the registry posts its events, with `notifications_secret`
+    notifications_secret: str = ""
     process: subprocess.Popen | None = None
 
     @property
@@ -116,6 +130,11 @@ class LocalRegistry:
                 secret=secrets.token_hex(16),
                 delete=str(self.delete_enabled).lower(),
                 readonly=str(self.readonly).lower(),
+                notifications=NOTIFICATIONS_TEMPLATE.format(
+                    url=self.notifications_url, secret=self.notifications_secret
+                )
+                if self.notifications_url
+                else "",
             )
         )
 

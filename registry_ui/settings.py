@@ -110,6 +110,9 @@ REGISTRY_READ_TIMEOUT = env_number("REGISTRY_READ_TIMEOUT", 15, minimum=0.1)
 # Manifests and config blobs are addressed by digest and cached without expiry.
 REGISTRY_CACHE_SECONDS = int(env_number("REGISTRY_CACHE_SECONDS", 60))
 
+# The registry's notifications.endpoints send `Authorization: Bearer <this>`; empty turns the endpoint off.
+REGISTRY_NOTIFICATIONS_SECRET = env_str("REGISTRY_NOTIFICATIONS_SECRET")
+
 # --- Users and roles ------------------------------------------------------------------------
 # Registry users named here are put in the admin role each time they log in.
 DASHBOARD_ADMINS = env_list("DASHBOARD_ADMINS")

@@ -2,7 +2,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from browser.views import accounts, health, home, repositories
+from browser.views import accounts, health, home, notifications, repositories
 
 urlpatterns = [
     path("", home.home, name="browser-home"),
@@ -16,4 +16,5 @@ urlpatterns = [
     path("logout/", accounts.logout, name="logout"),
     path("language/", login_not_required(set_language), name="set_language"),
     path("health/", health.health, name="browser-health"),
+    path("notifications/", notifications.notifications_receive, name="browser-notifications"),
 ]

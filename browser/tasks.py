@@ -1,0 +1,49 @@
+"""Background work on Django's Tasks framework: reconciles and the updates notifications ask for.
+
+Tasks take only JSON-friendly arguments and always build their registry client from settings, so the
+same code runs in the database backend's worker, in RQ's, or immediately in tests.
+"""
+
+from django.tasks import task
+from django.utils.dateparse import parse_datetime
+
+from browser import index
+from browser.models import SyncRun
+from browser.registry import RegistryError, get_client
+
+
+@task
+def reconcile_registry() -> int:
+    """A full reconcile; returns the SyncRun's id."""
+    return index.reconcile(get_client(), index.current_registry()).pk
+
+
+@task
+def sync_repository(name: str) -> int:
+    """Bring one repository in step (tags list, a HEAD per tag, new digests only)."""
+    return index.sync_repository(get_client(), index.current_registry(), name)
+
+
+@task
+def apply_push(repository: str, tag: str, digest: str, timestamp: str = "") -> None:
+    """A tag was pushed: index its digest if new and point the tag at it."""
+    try:
+        index.record_push(
+            get_client(), index.current_registry(), repository, tag, digest, parse_datetime(timestamp or "")
+        )
+    except RegistryError:
+        # The event may be stale (the tag moved or vanished since): a sync of the repository sorts it out.
+        index.sync_repository(get_client(), index.current_registry(), repository)
+
+
+@task
+def apply_delete(repository: str, digest: str, tag: str = "") -> None:
+    index.record_delete(get_client(), index.current_registry(), repository, digest, tag)
+
+
+def start_reconcile() -> bool:
+    """Queue a full reconcile unless one is already running; says whether one was queued."""
+    if SyncRun.objects.filter(kind=SyncRun.FULL, status=SyncRun.RUNNING, finished_at__isnull=True).exists():
+        return False
+    reconcile_registry.enqueue()
+    return True
