@@ -110,6 +110,9 @@ REGISTRY_READ_TIMEOUT = env_number("REGISTRY_READ_TIMEOUT", 15, minimum=0.1)
 # Manifests and config blobs are addressed by digest and cached without expiry.
 REGISTRY_CACHE_SECONDS = int(env_number("REGISTRY_CACHE_SECONDS", 60))
 
+# How often the whole registry is reconciled with the index, in seconds (0: never; notifications and
+# page visits still keep what they touch fresh).
+REGISTRY_SYNC_INTERVAL = env_number("REGISTRY_SYNC_INTERVAL", 600)
 # The registry's notifications.endpoints send `Authorization: Bearer <this>`; empty turns the endpoint off.
 REGISTRY_NOTIFICATIONS_SECRET = env_str("REGISTRY_NOTIFICATIONS_SECRET")
 

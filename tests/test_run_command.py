@@ -4,6 +4,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from browser.localregistry import free_port
+from browser.localregistry import ImageSpec, free_port, push_image
+from browser.registry import RegistryClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +32,27 @@ def wait_for_line(process, pattern: str, seconds: float = 60) -> str:
         if re.search(pattern, line):
             return seen
     raise AssertionError(f"{pattern!r} never appeared; output so far:\n{seen}")
+
+
+def indexed_tags(database) -> set[str]:
+    """What the dashboard's index holds, read straight from its SQLite file."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as connection:
+        rows = connection.execute(
+            "SELECT r.name || ':' || t.name FROM browser_tag t JOIN browser_repository r ON r.id = t.repository_id"
+        )
+        return {row[0] for row in rows}
+
+
+def wait_until(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if condition():
+                return
+        except sqlite3.OperationalError:  # no tables yet, or a writer holds the lock
+            pass
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def sign_in(base: str, username: str, password: str) -> requests.Session:
@@ -94,6 +117,17 @@ def test_the_run_command_starts_a_demo_registry_and_the_dashboard(run_dashboard,
     for name in ("demo/hello-web", "demo/api", "tools/debug"):
         assert name in repositories
     assert 'badge badge-purple">Admin' in home.text
+
+    # The task worker and the scheduler fill the index; the registry's notifications keep it fresh.
+    database = tmp_path / "db.sqlite3"
+    wait_until(lambda: indexed_tags(database) >= {"demo/hello-web:latest", "demo/api:2.0", "tools/debug:v0.3.1"})
+    service = RegistryClient(
+        f"http://127.0.0.1:{registry_port}", "dashboard", (tmp_path / "registry" / "dashboard.password").read_text()
+    )
+    pushed = time.monotonic()
+    push_image(service, "demo/hello-web", "1.3", ImageSpec(layers=[{"index.html": "1.3"}]))
+    wait_until(lambda: "demo/hello-web:1.3" in indexed_tags(database))
+    print(f"push to index: {time.monotonic() - pushed:.2f} s")
 
 
 def test_a_second_start_keeps_the_data_and_prints_no_password(run_dashboard, tmp_path):

@@ -48,8 +48,12 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         env, registry = os.environ.copy(), None
         if not os.environ.get("REGISTRY_URL"):
-            registry, env_changes = self.start_demo_registry(Path(settings.DATA_DIR) / "registry", registry_port)
+            notify_host = "127.0.0.1" if host in ("", "0.0.0.0", "[::]") else host
+            registry, env_changes = self.start_demo_registry(
+                Path(settings.DATA_DIR) / "registry", registry_port, f"http://{notify_host}:{port}/notifications/"
+            )
             env.update(env_changes)
+        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -69,26 +73,43 @@ class Command(BaseCommand):
             ],
             env=env,
         )
-        wait_until_serving(f"http://{bind}/health/", server)
-        self.stdout.write(self.style.SUCCESS(f"\nDashboard: http://{bind}/   (Ctrl+C stops it)\n"))
-        signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+        helpers = [
+            subprocess.Popen([*manage, "db_worker", "--interval", "0.25", "--no-startup-delay", "-v", "0"], env=env)
+        ]
+        if settings.REGISTRY_SYNC_INTERVAL > 0:  # the first reconcile is queued at once, then every interval
+            helpers.append(
+                subprocess.Popen([*manage, "sync_registry", "--every", str(settings.REGISTRY_SYNC_INTERVAL)], env=env)
+            )
         try:
+            wait_until_serving(f"http://{bind}/health/", server)
+            self.stdout.write(self.style.SUCCESS(f"\nDashboard: http://{bind}/   (Ctrl+C stops it)\n"))
+            signal.signal(signal.SIGTERM, lambda *_: server.terminate())
             server.wait()
         except KeyboardInterrupt:
-            server.terminate()
-            server.wait()
+            pass
         finally:
+            for process in [server, *helpers]:
+                process.terminate()
+            for process in [server, *helpers]:
+                process.wait()
             if registry:
                 registry.stop()
 
-    def start_demo_registry(self, root: Path, port: int):
+    def start_demo_registry(self, root: Path, port: int, notifications_url: str):
         command = localregistry.registry_command() or localregistry.docker_command(root)
         if command is None:
             raise CommandError(
                 "No registry to start: install the docker-registry package (apt-get install docker-registry) "
                 "or Docker, or set REGISTRY_URL to an existing registry."
             )
-        registry = localregistry.LocalRegistry(root, port=port)
+        secret_file = root / "notifications.secret"
+        if not secret_file.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            secret_file.touch(mode=0o600)
+            secret_file.write_text(secrets.token_urlsafe(24))
+        registry = localregistry.LocalRegistry(
+            root, port=port, notifications_url=notifications_url, notifications_secret=secret_file.read_text()
+        )
         password_file = root / "dashboard.password"
         first_start = not registry.htpasswd.exists() or not password_file.exists()
         if first_start:
@@ -129,6 +150,7 @@ class Command(BaseCommand):
             "REGISTRY_USERNAME": SERVICE_USER,
             "REGISTRY_PASSWORD_FILE": str(password_file),
             "REGISTRY_HTPASSWD_PATH": str(registry.htpasswd),
+            "REGISTRY_NOTIFICATIONS_SECRET_FILE": str(secret_file),
             "DASHBOARD_ADMINS": ",".join(filter(None, [os.environ.get("DASHBOARD_ADMINS", ""), "admin"])),
         }
         return registry, env
