@@ -215,9 +215,20 @@ DATABASES = {"default": database_from_url("DATABASE_URL")}
 # REDIS_URL: one cache shared by every process; without it each process keeps its own in memory.
 CACHES = {"default": cache_from_url("REDIS_URL")}
 
-# Background work (registry sync) runs on Django's Tasks framework. The database backend needs no other
-# service; its worker (`manage.py db_worker`) is started by the run command beside the web server.
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Background work (registry sync) runs on Django's Tasks framework. TASKS_BACKEND=database needs no other
+# service: its worker is `manage.py db_worker`. TASKS_BACKEND=rq queues in Redis (REDIS_URL) for RQ workers
+# (`manage.py rqworker --job-class django_tasks_rq.Job default`). The run command starts the right one.
+TASKS_BACKEND = env_str("TASKS_BACKEND", "database")
+if TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_BACKEND == "rq":
+    if not env_str("REDIS_URL"):
+        raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL.")
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {"default": {"URL": env_str("REDIS_URL")}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND={TASKS_BACKEND!r} must be database or rq.")
 
 AUTHENTICATION_BACKENDS = [
     "browser.auth.RegistryUserBackend",
