@@ -73,9 +73,12 @@ class Command(BaseCommand):
             ],
             env=env,
         )
-        helpers = [
-            subprocess.Popen([*manage, "db_worker", "--interval", "0.25", "--no-startup-delay", "-v", "0"], env=env)
-        ]
+        worker = (
+            ["db_worker", "--interval", "0.25", "--no-startup-delay", "-v", "0"]
+            if settings.TASKS_BACKEND == "database"
+            else ["rqworker", "--job-class", "django_tasks_rq.Job", "default"]
+        )
+        helpers = [subprocess.Popen([*manage, *worker], env=env)]
         if settings.REGISTRY_SYNC_INTERVAL > 0:  # the first reconcile is queued at once, then every interval
             helpers.append(
                 subprocess.Popen([*manage, "sync_registry", "--every", str(settings.REGISTRY_SYNC_INTERVAL)], env=env)
