@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := docker-registry apache2-utils chromium
 
-.PHONY: run test lint format bench system-packages
+.PHONY: run test test-postgres lint format bench system-packages postgres-packages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -22,10 +22,18 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed system-packages
 	$(BIN)/pytest
 
+# The same suite on a throwaway PostgreSQL (a temporary cluster on a free port, removed afterwards).
+test-postgres: $(BIN)/.installed system-packages postgres-packages
+	bash bin/with-postgres $(BIN)/pytest
+
 # The suite runs against a real registry and a real Chromium from Debian's packages.
 system-packages:
 	@command -v docker-registry >/dev/null && command -v chromium >/dev/null || \
 		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }
+
+postgres-packages:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ from django.utils import timezone
 class Registry(models.Model):
     """A registry the dashboard indexes. Today there is one, from the environment."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)
     url = models.URLField(max_length=500, unique=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
 

@@ -172,18 +172,25 @@ TEMPLATES = [
     },
 ]
 
+
 def database_from_url(name: str) -> dict:
     """The default database from a URL (postgres://USER:PASSWORD@HOST:5432/NAME), else SQLite in DATA_DIR.
 
     Messages never repeat the URL: it usually holds a password."""
     url = env_str(name)
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"}
+        # The web server, the task worker and the scheduler write to one file: WAL lets readers go on while
+        # one writes, and IMMEDIATE transactions wait for the lock instead of failing half way.
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        }
     try:
         return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    except dj_database_url.UnknownSchemeError:
-        # The scheme is everything before "://", so it can be named; without "://" there is no telling.
-        scheme = f" {url.split('://', 1)[0]!r}" if "://" in url else ""
+    except dj_database_url.UnknownSchemeError as exc:
+        # Named only when it stands before "://": without that, it may be a user name or worse.
+        scheme = f" {exc.scheme!r}" if exc.scheme and url.startswith(f"{exc.scheme}://") else ""
         raise ImproperlyConfigured(
             f"{name} has an unknown scheme{scheme}; use e.g. postgres://USER:PASSWORD@HOST:5432/NAME."
         ) from None

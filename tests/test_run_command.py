@@ -73,7 +73,11 @@ def run_dashboard(tmp_path):
     processes = []
 
     def start(**env_changes):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DJANGO_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("REGISTRY_", "DJANGO_", "DATABASE_URL", "REDIS_URL", "TASKS"))
+        }
         env.update(DATA_DIR=str(tmp_path), **env_changes)
         web_port, registry_port = free_port(), free_port()
         process = subprocess.Popen(

@@ -1,5 +1,6 @@
 """Settings come from the environment and refuse bad values loudly, before anything serves."""
 
+import json
 import os
 import subprocess
 import sys
@@ -52,3 +53,92 @@ def test_bad_values_stop_with_a_message_naming_the_variable(tmp_path, name, valu
     result = load_settings(tmp_path, **{name: value})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and name in result.stderr and message in result.stderr
+
+
+# --- DATABASE_URL and REDIS_URL --------------------------------------------------------------
+PASSWORD = "s3cr3t-pw"
+
+
+def load_backends(tmp_path, **env) -> subprocess.CompletedProcess:
+    """Settings with only the given DATABASE_URL / REDIS_URL (none inherited); prints the default database
+    and cache as JSON."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("REGISTRY_", "DJANGO_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"))
+    }
+    code = (
+        "import json, registry_ui.settings as s; "
+        "print(json.dumps({'db': s.DATABASES['default'], 'cache': s.CACHES['default']}, default=str))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, "DATA_DIR": str(tmp_path), **env},
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+
+
+def backends(tmp_path, **env) -> dict:
+    result = load_backends(tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_without_urls_it_is_sqlite_in_data_dir_and_a_cache_in_memory(tmp_path):
+    loaded = backends(tmp_path)
+    assert (loaded["db"]["ENGINE"], loaded["db"]["NAME"]) == (
+        "django.db.backends.sqlite3",
+        str(tmp_path / "db.sqlite3"),
+    )
+    assert "journal_mode=WAL" in loaded["db"]["OPTIONS"]["init_command"]
+    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_database_url_selects_postgresql_with_persistent_checked_connections(tmp_path):
+    db = backends(tmp_path, DATABASE_URL=f"postgres://dashboard:{PASSWORD}@db.internal:5433/registry")["db"]
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["NAME"], db["HOST"], db["PORT"], db["USER"]) == ("registry", "db.internal", 5433, "dashboard")
+    assert db["PASSWORD"] == PASSWORD
+    assert db["CONN_MAX_AGE"] == 60 and db["CONN_HEALTH_CHECKS"] is True
+
+
+def test_database_url_can_come_from_a_file(tmp_path):
+    secret = tmp_path / "database_url"
+    secret.write_text(f"postgresql://dashboard:{PASSWORD}@db/registry\n")
+    db = backends(tmp_path, DATABASE_URL_FILE=str(secret))["db"]
+    assert (db["ENGINE"], db["HOST"], db["NAME"]) == ("django.db.backends.postgresql", "db", "registry")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "garbage",
+        f"dashboard:{PASSWORD}@db/registry",  # no scheme
+        f"pg:{PASSWORD}@db://registry",  # a scheme that is not followed by ://
+        f"postgress://dashboard:{PASSWORD}@db/registry",  # a scheme dj-database-url does not know
+        f"postgres://dashboard:{PASSWORD}@db:port/registry",  # a port that is no number
+        f"postgres://dashboard:{PASSWORD}@[db/registry",  # not a URL at all
+    ],
+)
+def test_a_database_url_that_cannot_be_read_stops_without_showing_the_password(tmp_path, url):
+    result = load_backends(tmp_path, DATABASE_URL=url)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "DATABASE_URL" in result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+
+
+def test_redis_url_selects_the_redis_cache(tmp_path):
+    cache = backends(tmp_path, REDIS_URL=f"redis://:{PASSWORD}@cache.internal:6379/1")["cache"]
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == f"redis://:{PASSWORD}@cache.internal:6379/1"
+    assert cache["TIMEOUT"] is None  # digest-addressed entries never go stale; tag lists set their own expiry
+
+
+@pytest.mark.parametrize("url", ["cache.internal:6379", f"http://:{PASSWORD}@cache.internal:6379/0"])
+def test_a_redis_url_without_a_redis_scheme_stops_without_showing_the_password(tmp_path, url):
+    result = load_backends(tmp_path, REDIS_URL=url)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "REDIS_URL" in result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
