@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := docker-registry apache2-utils chromium
 
-.PHONY: run test test-postgres lint format bench system-packages postgres-packages
+.PHONY: run test test-postgres lint format bench bench-index system-packages postgres-packages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -45,3 +45,6 @@ format: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/repository_page.py
+
+bench-index: $(BIN)/.installed
+	$(BIN)/python bench/index.py

@@ -208,6 +208,18 @@ def save_tags(registry: Registry, name: str, digests: dict[str, str], pushed_at=
     repository.save(update_fields=["synced_at"])
 
 
+def sync_catalog(client: RegistryClient, registry: Registry) -> None:
+    """Add the repositories the catalog names and the index lacks (their tags are indexed when one is
+    opened or at the next reconcile), and drop those the catalog no longer names. One request per 1,000."""
+    names = set(client.catalog())
+    known = dict(registry.repositories.values_list("name", "pk"))
+    new = [Repository(registry=registry, name=name) for name in sorted(names - known.keys())]
+    Repository.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    gone = [pk for name, pk in known.items() if name not in names]
+    for start in range(0, len(gone), 500):
+        Repository.objects.filter(pk__in=gone[start : start + 500]).delete()
+
+
 def reconcile(client: RegistryClient, registry: Registry) -> SyncRun:
     """A full reconcile. Picks up after an interrupted run: repositories synced since it began are skipped."""
     interrupted = (

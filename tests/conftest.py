@@ -159,6 +159,8 @@ def dashboard_settings(settings, registry, registry_fixtures):
     settings.REGISTRY_HTPASSWD_PATH = str(registry.htpasswd)
     settings.DASHBOARD_ADMINS = ["carol"]
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Queued work runs at once, inside the request that queues it (tests of real workers set their own).
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,8 +1,6 @@
-"""The pure rules behind the tag table: ordering, filtering, shared digests, sizes."""
+"""The pure rules behind the tag table and search: ordering, digest prefixes, shared digests, signatures, sizes."""
 
-from datetime import UTC, datetime
-
-from browser.images import TagRow, distinct_size, filter_rows, mark_relations, natural_key, sort_rows
+from browser.images import digest_prefix, distinct_size, natural_key, siblings, signature_kinds
 from browser.registry import Descriptor, Manifest
 
 DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
@@ -13,35 +11,23 @@ def test_natural_order_compares_numbers_as_numbers():
     assert sorted(tags, key=natural_key) == ["latest", "v1.2.0", "v1.9.1", "v1.10.0", "v2", "v10"]
 
 
-def test_rows_without_a_created_date_sort_last_both_ways():
-    rows = [
-        TagRow("old", created=datetime(2020, 1, 1, tzinfo=UTC)),
-        TagRow("unknown"),
-        TagRow("new", created=datetime(2024, 1, 1, tzinfo=UTC)),
-    ]
-    assert [row.tag for row in sort_rows(rows, "created", descending=True)] == ["new", "old", "unknown"]
-    assert [row.tag for row in sort_rows(rows, "created", descending=False)] == ["old", "new", "unknown"]
+def test_a_digest_prefix_needs_four_hex_digits_with_or_without_sha256():
+    assert digest_prefix("ABCD") == "sha256:abcd"
+    assert digest_prefix(" sha256:0123ab ") == "sha256:0123ab"
+    assert digest_prefix("abc") is None  # too short to be read as a digest prefix
+    assert digest_prefix("sha256:ab") is None
+    assert digest_prefix("release") is None
+    assert digest_prefix("a" * 65) is None
 
 
-def test_equal_sizes_fall_back_to_the_tag_name():
-    rows = [TagRow("b", size=5), TagRow("a", size=5), TagRow("c", size=1)]
-    assert [row.tag for row in sort_rows(rows, "size", descending=False)] == ["c", "a", "b"]
+def test_tags_on_one_digest_know_each_other():
+    shared = siblings([("1.0", DIGEST_A), ("latest", DIGEST_A), ("1.10", DIGEST_A), ("2.0", DIGEST_B)])
+    assert shared == {"1.0": ["1.10", "latest"], "latest": ["1.0", "1.10"], "1.10": ["1.0", "latest"], "2.0": []}
 
 
-def test_filter_matches_tag_text_and_digest_prefixes():
-    rows = [TagRow("release-1", digest=DIGEST_A), TagRow("nightly", digest=DIGEST_B)]
-    assert [row.tag for row in filter_rows(rows, "RELEASE")] == ["release-1"]
-    assert [row.tag for row in filter_rows(rows, "bbbb")] == ["nightly"]
-    assert [row.tag for row in filter_rows(rows, "sha256:aaaa")] == ["release-1"]
-    assert filter_rows(rows, "bb") == []  # too short to be read as a digest prefix
-    assert filter_rows(rows, "  ") == rows
-
-
-def test_tags_on_one_digest_know_each_other_and_signature_tags_become_badges():
-    rows = [TagRow("1.0", digest=DIGEST_A), TagRow("latest", digest=DIGEST_A), TagRow("2.0", digest=DIGEST_B)]
-    mark_relations(rows, ["sha256-" + "a" * 64 + ".sig", "sha256-" + "a" * 64 + ".att"])
-    assert rows[0].shared_with == ["latest"] and rows[1].shared_with == ["1.0"] and rows[2].shared_with == []
-    assert rows[0].signatures == ["att", "sig"] and rows[2].signatures == []
+def test_signature_tags_become_badge_kinds_of_the_image_they_sign():
+    names = ["sha256-" + "a" * 64 + ".sig", "sha256-" + "a" * 64 + ".att", "latest", "sha256-short.sig"]
+    assert signature_kinds(names) == {DIGEST_A: ["att", "sig"]}
 
 
 def test_an_index_size_counts_a_blob_shared_by_platforms_once():

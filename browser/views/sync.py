@@ -14,7 +14,7 @@ def sync_status(request):
 
 def render_status(request):
     registry = index.current_registry()
-    latest = registry.sync_runs.filter(kind="full").order_by("-started_at").first()
+    latest = registry.sync_runs.order_by("-started_at").first()
     return render(request, "browser/sync_status.html", {"registry": registry, "run": latest})
 
 
