@@ -57,6 +57,9 @@ notifications:
       timeout: 2s
       threshold: 5
       backoff: 1s
+      ignoredmediatypes: [application/octet-stream]
+      ignore:
+        actions: [pull]
 """
 
 

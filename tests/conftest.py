@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 
-from browser import auth
+from browser import auth, index
 from browser.localregistry import ImageSpec, LocalRegistry, add_user, layer, push_image, push_index
 from browser.registry import DOCKER_CONFIG, DOCKER_MANIFEST, RegistryClient, reset_client, sha256_digest
 
@@ -187,3 +187,18 @@ def client_for(client, db):
 @pytest.fixture
 def registry_client(registry) -> RegistryClient:
     return RegistryClient(registry.url, SERVICE_USER, SERVICE_PASSWORD)
+
+
+@pytest.fixture
+def own(tmp_path, settings, db):
+    """An empty registry of the test's own, for tests that push and delete, with the dashboard pointed at
+    it: (the registry process, a client with its service account, its index row)."""
+    local = LocalRegistry(tmp_path)
+    local.write_config()
+    add_user(local.htpasswd, "svc", "pw", cost=4)
+    local.start()
+    settings.REGISTRY_URL, settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = local.url, "svc", "pw"
+    settings.REGISTRY_PUBLIC_HOST = f"127.0.0.1:{local.port}"
+    reset_client()
+    yield local, RegistryClient(local.url, "svc", "pw"), index.current_registry()
+    local.stop()

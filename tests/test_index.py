@@ -5,23 +5,10 @@ from datetime import UTC, datetime
 import pytest
 
 from browser import index
-from browser.localregistry import ImageSpec, LocalRegistry, add_user, push_image
+from browser.localregistry import ImageSpec, push_image
 from browser.models import Manifest, Repository, SyncRun, Tag
-from browser.registry import RegistryClient
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def own(tmp_path, settings):
-    """An empty registry of the test's own, and the index row for it."""
-    local = LocalRegistry(tmp_path)
-    local.write_config()
-    add_user(local.htpasswd, "svc", "pw", cost=4)
-    local.start()
-    settings.REGISTRY_URL, settings.REGISTRY_PUBLIC_HOST = local.url, f"127.0.0.1:{local.port}"
-    yield local, RegistryClient(local.url, "svc", "pw"), index.current_registry()
-    local.stop()
 
 
 def image(text: str) -> ImageSpec:

@@ -41,17 +41,9 @@ def fresh_for_an_hour(settings):
 
 
 @pytest.fixture
-def own(tmp_path, settings):
-    """An empty registry of the test's own, for tests that push and delete; pages point at it."""
-    local = LocalRegistry(tmp_path)
-    local.write_config()
-    add_user(local.htpasswd, "svc", "pw", cost=4)
-    local.start()
-    settings.REGISTRY_URL, settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = local.url, "svc", "pw"
-    settings.REGISTRY_PUBLIC_HOST = f"127.0.0.1:{local.port}"
-    reset_client()
-    yield RegistryClient(local.url, "svc", "pw")
-    local.stop()
+def own_client(own):
+    """The client of the test's own registry (see conftest's `own`); pages point at that registry."""
+    return own[1]
 
 
 def image(text: str) -> ImageSpec:
@@ -92,7 +84,6 @@ def test_home_shows_the_registry_and_its_counts(client_for, registry):
 def test_home_says_when_deleting_is_disabled_or_the_registry_is_read_only(
     client_for, tmp_path, settings, changes, shown
 ):
-    from browser.localregistry import LocalRegistry, add_user
     from browser.registry import reset_client
 
     other = LocalRegistry(tmp_path, **changes)
@@ -122,9 +113,9 @@ def test_a_repository_without_tags_is_marked(client_for):
     assert "no tags" in row
 
 
-def test_a_repository_new_to_the_index_is_listed_and_indexed_when_opened(client_for, own):
-    push_image(own, "team/app", "1", image("one"))
-    push_image(own, "team/app", "2", image("two"))
+def test_a_repository_new_to_the_index_is_listed_and_indexed_when_opened(client_for, own_client):
+    push_image(own_client, "team/app", "1", image("one"))
+    push_image(own_client, "team/app", "2", image("two"))
     client = client_for()
     row = re.search(r'href="/repositories/team/app/".*?</tr>', client.get(reverse("browser-repositories")).text, re.S)
     assert "not indexed yet" in row.group(0)  # the catalog names it; its tags are not read yet
@@ -253,37 +244,37 @@ def test_signature_tags_are_badges_not_rows(client_for, registry_fixtures):
     assert "attestation" in html
 
 
-def test_refresh_reads_the_registry_again_and_redirects(client_for, own):
-    push_image(own, "team/app", "v1", image("v1"))
+def test_refresh_reads_the_registry_again_and_redirects(client_for, own_client):
+    push_image(own_client, "team/app", "v1", image("v1"))
     client = client_for()
     url = reverse("browser-repository", args=["team/app"])
     assert rows_of(client.get(url).text) == ["v1"]  # the first visit indexes the repository
-    push_image(own, "team/app", "v2", image("v2"))
+    push_image(own_client, "team/app", "v2", image("v2"))
     assert rows_of(client.get(url).text) == ["v1"]  # the index, fresh for REGISTRY_CACHE_SECONDS
     response = client.get(url, {"refresh": "1", "sort": "name"})
     assert response.status_code == 302 and response.url == f"{url}?sort=name"
     assert rows_of(client.get(url, {"sort": "name"}).text) == ["v1", "v2"]
 
 
-def test_a_pushed_tag_appears_once_the_index_is_older_than_the_cache_period(client_for, own, settings):
-    push_image(own, "team/app", "v1", image("v1"))
+def test_a_pushed_tag_appears_once_the_index_is_older_than_the_cache_period(client_for, own_client, settings):
+    push_image(own_client, "team/app", "v1", image("v1"))
     client = client_for()
     url = reverse("browser-repository", args=["team/app"])
     assert rows_of(client.get(url).text) == ["v1"]
-    push_image(own, "team/app", "v2", image("v2"))
+    push_image(own_client, "team/app", "v2", image("v2"))
     settings.REGISTRY_CACHE_SECONDS = 0
     assert rows_of(client.get(url, {"sort": "name"}).text) == ["v1", "v2"]
     assert Tag.objects.get(repository__name="team/app", name="v2").manifest.created == datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def test_a_stale_repository_is_shown_from_the_index_while_a_task_revalidates_it(client_for, own, settings):
+def test_a_stale_repository_is_shown_from_the_index_while_a_task_revalidates_it(client_for, own_client, settings):
     from django.tasks import task_backends
 
-    push_image(own, "team/app", "v1", image("v1"))
+    push_image(own_client, "team/app", "v1", image("v1"))
     client = client_for()
     url = reverse("browser-repository", args=["team/app"])
     assert rows_of(client.get(url).text) == ["v1"]
-    push_image(own, "team/app", "v2", image("v2"))
+    push_image(own_client, "team/app", "v2", image("v2"))
     settings.REGISTRY_CACHE_SECONDS = 0
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # queued, not run
     assert rows_of(client.get(url).text) == ["v1"]  # at once, from the index
@@ -293,13 +284,13 @@ def test_a_stale_repository_is_shown_from_the_index_while_a_task_revalidates_it(
     assert sorted(rows_of(client.get(url).text)) == ["v1", "v2"]
 
 
-def test_a_tag_deleted_in_the_registry_disappears(client_for, own, settings):
-    push_image(own, "team/app", "keep", image("keep"))
-    gone = push_image(own, "team/app", "gone", image("gone"))
+def test_a_tag_deleted_in_the_registry_disappears(client_for, own_client, settings):
+    push_image(own_client, "team/app", "keep", image("keep"))
+    gone = push_image(own_client, "team/app", "gone", image("gone"))
     client = client_for()
     url = reverse("browser-repository", args=["team/app"])
     assert rows_of(client.get(url, {"sort": "name"}).text) == ["gone", "keep"]
-    own.delete_manifest("team/app", gone.digest)
+    own_client.delete_manifest("team/app", gone.digest)
     settings.REGISTRY_CACHE_SECONDS = 0
     assert rows_of(client.get(url).text) == ["keep"]
     assert client.get(reverse("browser-tag", args=["team/app", "gone"])).status_code == 404

@@ -10,7 +10,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
 from browser import index, storage
-from browser.localregistry import ImageSpec, LocalRegistry, add_user, layer, push_image, push_index
+from browser.localregistry import ImageSpec, layer, push_image, push_index
 from browser.registry import RegistryClient
 from browser.storage import RepositoryUsage, TagUsage
 from browser.views import storage as storage_views
@@ -72,18 +72,6 @@ def test_the_chart_draws_the_ten_largest_scaled_to_the_largest():
 
 
 # --- Exact figures from a real registry -----------------------------------------------------
-
-
-@pytest.fixture
-def own(tmp_path, settings):
-    """An empty registry of the test's own, and the index row for it."""
-    local = LocalRegistry(tmp_path)
-    local.write_config()
-    add_user(local.htpasswd, "svc", "pw", cost=4)
-    local.start()
-    settings.REGISTRY_URL, settings.REGISTRY_PUBLIC_HOST = local.url, f"127.0.0.1:{local.port}"
-    yield local, RegistryClient(local.url, "svc", "pw"), index.current_registry()
-    local.stop()
 
 
 def files(name: str, size: int) -> dict[str, bytes]:
