@@ -10,6 +10,9 @@ class LoginForm(AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "That user name and password do not match. Use the ones you use for docker login; both are case-sensitive."
+        ),
         "throttled": _("Too many failed sign-in attempts. Wait 15 minutes and try again."),
     }
 

@@ -26,7 +26,7 @@ def test_a_registry_user_signs_in_with_the_htpasswd_password(client):
 def test_a_wrong_password_is_refused_with_a_message(client):
     response = sign_in(client, "alice", "not-her-password")
     assert response.status_code == 200
-    assert "Please enter a correct username and password" in response.text
+    assert "That user name and password do not match" in response.text
     assert "_auth_user_id" not in client.session
 
 

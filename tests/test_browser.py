@@ -117,7 +117,7 @@ def test_sign_in_browse_filter_sort_and_open_a_tag(live_server, chromium, regist
         page.get_by_label("User name").fill("alice")
         page.get_by_label("Password").fill("not-the-password")
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("alert")).to_contain_text("Please enter a correct")
+        expect(page.get_by_role("alert")).to_contain_text("That user name and password do not match")
         expect(page).to_have_url(re.compile(r"/login/"))
 
         # The right one: the home page, with the registry reachable.
