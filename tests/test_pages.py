@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from browser import index
+from browser import index, tasks
 from browser.localregistry import ImageSpec, LocalRegistry, add_user, free_port, push_image
 from browser.models import Blob, Manifest, Registry, Repository, Tag
 from browser.registry import RegistryClient, reset_client
@@ -413,3 +413,30 @@ def test_htmx_history_restore_gets_the_whole_page(client_for):
     response = client_for().get(reverse("browser-repository", args=["shop/api"]), headers=headers)
     assert "<html" in response.text
     assert "HX-Request" in response.headers["Vary"]
+
+
+def test_a_repository_not_indexed_yet_says_so_and_polls_until_its_sync_ran(client_for, own_client, settings):
+    from django.tasks import task_backends
+
+    push_image(own_client, "team/new", "1", image("one"))
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # queued, not run
+    client = client_for()
+    url = reverse("browser-repository", args=["team/new"])
+    page = client.get(url)
+    assert page.status_code == 200 and "This repository is being indexed" in page.text
+    assert 'hx-trigger="every 2s"' in page.text and 'hx-target="#main"' in page.text
+    assert [result.task.name for result in task_backends["default"].results] == ["sync_repository"]
+    client.get(url)
+    assert len(task_backends["default"].results) == 1  # queued once, not on every poll
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    tasks.sync_repository.enqueue("team/new")  # what the worker does
+    poll = client.get(url, headers={"HX-Request": "true", "HX-Target": "main"})
+    assert '<main id="main"' in poll.text and rows_of(poll.text) == ["1"]
+
+
+def test_an_unknown_repository_is_a_404_without_queuing_anything(client_for, own_client, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    from django.tasks import task_backends
+
+    assert client_for().get(reverse("browser-repository", args=["team/none"])).status_code == 404
+    assert task_backends["default"].results == []

@@ -18,13 +18,14 @@ from browser.registry import RegistryError, get_client
 
 REPOSITORIES_PER_PAGE = 50
 TAGS_PER_PAGE = 50
-SYNC_LOCK_SECONDS = 300  # longer than a revalidation of the largest repository should take
+SYNC_LOCK_SECONDS = 300  # a first sync queued for a repository is not queued again for this long
 
 
 def render_table_or_page(request, template: str, context: dict, partial: str = "table"):
     """The table alone for htmx's filter, sort and page links; the whole page otherwise (including when
     htmx restores a page from history)."""
-    use_partial = request.htmx and not request.htmx.history_restore_request
+    # An htmx request for the whole main area (the "being indexed" poll) wants the page, too.
+    use_partial = request.htmx and not request.htmx.history_restore_request and request.htmx.target != "main"
     response = render(request, f"{template}#{partial}" if use_partial else template, context)
     patch_vary_headers(response, ["HX-Request"])  # a cache must not answer a full-page request with a table
     return response
@@ -62,38 +63,41 @@ def revalidate_catalog(registry: Registry, *, force: bool = False) -> RegistryEr
 
 
 def revalidated(name: str, *, force: bool = False) -> tuple[Repository, RegistryError | None]:
-    """The repository's index row. Never synced, or Refresh pressed: synced first, in the request (there is
-    nothing else to show, or the user asked to wait). Merely older than REGISTRY_CACHE_SECONDS: answered
-    from the index at once while a task revalidates it (a 10,000-tag repository takes 10,000 HEADs).
+    """The repository's index row, brought up to date as its state needs:
+    - Refresh pressed: synced in the request (the user asked to wait for it);
+    - never indexed: its sync is queued, and the page says it is being indexed (a first sync of a
+      10,000-tag repository reads 30,000 things: no request should wait for that);
+    - older than REGISTRY_CACHE_SECONDS: answered from the index at once while a task revalidates it.
     A registry failure is returned when the index has the repository's tags, raised otherwise (the middleware
     shows it); a repository the registry does not know is a 404."""
     registry = index.current_registry()
     repository = registry.repositories.filter(name=name).first()
     indexed = repository is not None and repository.synced_at is not None
-    if indexed and not force and is_stale(repository):
-        if cache.add(f"sync-queued:{registry.url}:{name}", True, settings.REGISTRY_CACHE_SECONDS or 1):
-            tasks.sync_repository.enqueue(name)
-            repository.refresh_from_db()  # an immediate backend has already run it
-        return repository, None
-    if force or not indexed:
-        # One request at a time syncs a repository; the others read the index meanwhile.
-        lock = f"syncing:{registry.url}:{name}"
-        locked = cache.add(lock, True, SYNC_LOCK_SECONDS)
-        if not locked and indexed and not force:
-            return repository, None
+    if force:
         try:
             index.sync_repository(get_client(), registry, name)
         except RegistryError as exc:
             if not indexed:
                 raise
             return repository, exc
-        finally:
-            if locked:
-                cache.delete(lock)
         repository = registry.repositories.filter(name=name).first()
+    elif not indexed:
+        get_client().tags(name)  # a repository the registry does not know is a 404, at once
+        repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
+        queue_sync(registry, name, "first", seconds=SYNC_LOCK_SECONDS)
+        repository.refresh_from_db()  # an immediate backend has already run it
+    elif is_stale(repository):
+        queue_sync(registry, name, "stale", seconds=settings.REGISTRY_CACHE_SECONDS or 1)
+        repository.refresh_from_db()
     if repository is None:
         raise Http404(_("The registry has no repository named %(name)s.") % {"name": name})
     return repository, None
+
+
+def queue_sync(registry: Registry, name: str, reason: str, seconds: float) -> None:
+    """Queue a sync of the repository unless one was queued for the same reason in the last `seconds`."""
+    if cache.add(f"sync-queued:{reason}:{registry.url}:{name}", True, seconds):
+        tasks.sync_repository.enqueue(name)
 
 
 def stale_warning(repository: Repository) -> str:
@@ -154,10 +158,9 @@ def tag_detail(request, name, tag):
     registry = index.current_registry()
     # The index's word on this tag is stale when it points elsewhere than the registry does now.
     agrees = registry.repositories.filter(name=name, tags__name=tag, tags__manifest__digest=detail.manifest.digest)
-    try:
-        repository, _failure = revalidated(name, force=not agrees.exists())
-    except (RegistryError, Http404):  # the detail above is live; the relations are a bonus
-        repository = registry.repositories.filter(name=name).first()
+    if not agrees.exists():  # pushed or moved since the index last looked: record just this tag
+        index.record_push(get_client(), registry, name, tag, detail.manifest.digest)
+    repository = registry.repositories.filter(name=name).first()
     shared_with, signatures = images.index_relations(repository, tag, detail.manifest.digest)
     context = {"repository": name, "detail": detail, "shared_with": shared_with, "signatures": signatures}
     return render(request, "browser/tag.html", context)
