@@ -21,7 +21,6 @@ a push, not the draining of that backlog (the registry delivers events one at a 
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -37,7 +36,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urljoin
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,15 +48,13 @@ from browser.localregistry import (  # noqa: E402  (needs ROOT on sys.path)
     add_user,
     free_port,
     layer,
+    push_config_image,
     push_image,
     push_index,
 )
 from browser.registry import (  # noqa: E402
-    DOCKER_CONFIG,
-    DOCKER_MANIFEST,
     MANIFEST_ACCEPT,
     RegistryClient,
-    sha256_digest,
 )
 
 BIG = "big/many"
@@ -179,28 +175,7 @@ def fill_big(client: RegistryClient, count: int) -> None:
     random.Random(7).shuffle(minutes)
     created = {f"build-{n}": BASE_TIME + timedelta(minutes=minute) for n, minute in enumerate(minutes)}
     shared = client.upload_blob(BIG, layer({"etc/os-release": "ID=big\n"}), LAYER_TYPE)
-    client.map(lambda tag: push_big_tag(client, tag, created[tag], shared), list(created))
-
-
-def push_big_tag(client: RegistryClient, tag: str, created: datetime, shared) -> None:
-    config = {
-        "architecture": "amd64",
-        "os": "linux",
-        "created": created.isoformat(),
-        "config": {"Labels": {"build": tag}},
-    }
-    config_blob = json.dumps(config).encode()
-    digest = sha256_digest(config_blob)
-    started = client.request("POST", f"/v2/{BIG}/blobs/uploads/")
-    location = urljoin(client.url, started.headers["Location"])
-    client.request("PUT", f"{location}&digest={digest}", data=config_blob)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "digest": digest, "size": len(config_blob)},
-        "layers": [{"mediaType": LAYER_TYPE, "digest": shared.digest, "size": shared.size}],
-    }
-    client.put_manifest(BIG, tag, json.dumps(manifest).encode(), DOCKER_MANIFEST)
+    client.map(lambda tag: push_config_image(client, BIG, tag, created[tag], shared, {"build": tag}), list(created))
 
 
 def fill_small(client: RegistryClient, number: int) -> tuple[int, int]:
@@ -651,7 +626,7 @@ class Bench:
         now = datetime.now(UTC)
         if repository == BIG:
             shared = client.upload_blob(BIG, layer({"etc/os-release": "ID=big\n"}), LAYER_TYPE)
-            push_big_tag(client, tag, now, shared)
+            push_config_image(client, BIG, tag, now, shared, {"build": tag})
         else:
             files = {"srv/pushed.txt": f"{tag} {now}\n"}
             spec = ImageSpec(layers=[{"etc/os-release": "ID=team1\n"}, files], created=now)

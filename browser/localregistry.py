@@ -268,6 +268,22 @@ def push_image(client: RegistryClient, repository: str, tag: str | None, spec: I
     return Descriptor(media_type=media_type, digest=digest, size=len(body))
 
 
+def push_config_image(
+    client: RegistryClient, repository: str, tag: str, created: datetime, base: Descriptor, labels: dict[str, str]
+) -> None:
+    """A distinct image in three requests: a new config over an already pushed layer. For filling test and
+    benchmark registries with thousands of images."""
+    config = {"architecture": "amd64", "os": "linux", "created": created.isoformat(), "config": {"Labels": labels}}
+    config_descriptor = client.upload_blob(repository, _canonical(config), registry.DOCKER_CONFIG, known_new=True)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": registry.DOCKER_MANIFEST,
+        "config": _descriptor_json(config_descriptor),
+        "layers": [_descriptor_json(base)],
+    }
+    client.put_manifest(repository, tag, _canonical(manifest), registry.DOCKER_MANIFEST)
+
+
 def push_index(
     client: RegistryClient, repository: str, tag: str, specs: list[ImageSpec], *, oci: bool = True, attest: bool = False
 ) -> Descriptor:

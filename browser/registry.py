@@ -574,10 +574,13 @@ class RegistryClient:
 
     # -- writing --
 
-    def upload_blob(self, repository: str, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
-        """Push a blob (skipped when the repository already has it); returns its descriptor."""
+    def upload_blob(
+        self, repository: str, data: bytes, media_type: str = "application/octet-stream", *, known_new: bool = False
+    ) -> Descriptor:
+        """Push a blob (skipped when the repository already has it, unless the caller knows it is new);
+        returns its descriptor."""
         digest = sha256_digest(data)
-        if not self.blob_exists(repository, digest):
+        if known_new or not self.blob_exists(repository, digest):
             started = self.request("POST", f"/v2/{_name(repository)}/blobs/uploads/")
             location = urljoin(self.url + "/", started.headers.get("Location", ""))
             separator = "&" if "?" in location else "?"

@@ -1,19 +1,25 @@
 """One real registry for the whole session (docker-registry from Debian), filled with the fixture images
 every test reads. Tests that change the registry make their own repositories or their own registry."""
 
-import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urljoin
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 
 from browser import auth, index
-from browser.localregistry import ImageSpec, LocalRegistry, add_user, layer, push_image, push_index
-from browser.registry import DOCKER_CONFIG, DOCKER_MANIFEST, RegistryClient, reset_client, sha256_digest
+from browser.localregistry import (
+    ImageSpec,
+    LocalRegistry,
+    add_user,
+    layer,
+    push_config_image,
+    push_image,
+    push_index,
+)
+from browser.registry import RegistryClient, reset_client
 
 LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
@@ -109,26 +115,9 @@ def fill_big_repository(client: RegistryClient) -> dict[str, datetime]:
     shared = client.upload_blob("big/many", layer({"etc/os-release": "ID=big\n"}), LAYER_TYPE)
 
     def push(tag: str) -> None:
-        config = {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": created[tag].isoformat(),
-            "config": {"Labels": {"build": tag}},
-        }
-        config_blob = json.dumps(config).encode()
-        digest = sha256_digest(config_blob)
-        started = client.request("POST", "/v2/big/many/blobs/uploads/")
-        location = urljoin(client.url, started.headers["Location"])
-        client.request("PUT", f"{location}&digest={digest}", data=config_blob)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": DOCKER_MANIFEST,
-            "config": {"mediaType": DOCKER_CONFIG, "digest": digest, "size": len(config_blob)},
-            "layers": [{"mediaType": LAYER_TYPE, "digest": shared.digest, "size": shared.size}],
-        }
-        client.put_manifest("big/many", tag, json.dumps(manifest).encode(), DOCKER_MANIFEST)
+        push_config_image(client, "big/many", tag, created[tag], shared, {"build": tag})
 
-    # Written out rather than with push_image: three requests a tag instead of six keeps the session start short.
+    # Three requests a tag instead of push_image's six keeps the session start short.
     client.map(push, list(created))
     return created
 
