@@ -9,4 +9,5 @@ def dashboard(request):
         "registry_host": settings.REGISTRY_PUBLIC_HOST,
         "user_role": role,
         "is_admin": role == auth.ADMIN,
+        "is_maintainer": role in (auth.MAINTAINER, auth.ADMIN),  # may delete tags and read the audit log
     }

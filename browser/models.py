@@ -14,6 +14,10 @@ class Registry(models.Model):
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500, unique=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    # How this registry deletes, found once by probing and remembered (browser/deletion.py).
+    tag_delete = models.CharField(max_length=20, blank=True, help_text="native (3.x), throwaway (2.x) or unknown.")
+    delete_status = models.CharField(max_length=20, blank=True, help_text="enabled, disabled or read-only.")
+    capabilities_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "registries"
@@ -147,3 +151,105 @@ class RegistryEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["repository", "-received_at"])]
+
+
+# --- Deleting -------------------------------------------------------------------------------
+
+
+class DeleteJob(models.Model):
+    """One delete a person confirmed (a tag, an image, a selection, a repository) or a retention run,
+    carried out by a task while its page shows the progress. `selection` is exactly what was confirmed:
+    [[repository, tag, digest], …]; a tag that points elsewhere by the time the job runs is left alone."""
+
+    TAG, IMAGE, TAGS, REPOSITORY, RETENTION = "tag", "image", "tags", "repository", "retention"
+    KINDS = [
+        (TAG, "remove a tag"),
+        (IMAGE, "delete an image"),
+        (TAGS, "delete tags"),
+        (REPOSITORY, "delete a repository"),
+        (RETENTION, "retention run"),
+    ]
+    # A draft is a previewed selection waiting for its confirmation.
+    DRAFT, QUEUED, RUNNING, DONE, FAILED = "draft", "queued", "running", "done", "failed"
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="delete_jobs")
+    kind = models.CharField(max_length=20, choices=KINDS)
+    repository = models.CharField(max_length=255, blank=True)
+    policy = models.ForeignKey("RetentionPolicy", null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by = models.CharField(max_length=150)
+    address = models.CharField(max_length=100, blank=True)
+    selection = models.JSONField(default=list)
+    status = models.CharField(max_length=20, default=QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.IntegerField(default=0, help_text="Tags in the selection.")
+    done = models.IntegerField(default=0, help_text="Tags handled so far, whatever the outcome.")
+    failed = models.IntegerField(default=0)
+    bytes_estimate = models.BigIntegerField(default=0, help_text="Freed after garbage collection, from the index.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["registry", "-created_at"])]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.DONE, self.FAILED)
+
+
+class AuditEntry(models.Model):
+    """One thing done to the registry, by the dashboard (who asked, from where, what came of it) or seen in
+    the registry's own delete notifications."""
+
+    DASHBOARD, REGISTRY = "dashboard", "registry"
+    # Actions: untagging one tag, deleting a manifest (and so its tags), a repository delete, retention rules.
+    REMOVE_TAG, DELETE_MANIFEST, DELETE_REPOSITORY = "remove-tag", "delete-manifest", "delete-repository"
+    RETENTION_RUN, RULE_CHANGE, REGISTRY_DELETE = "retention-run", "retention-rule", "registry-delete"
+    ACTIONS = [REMOVE_TAG, DELETE_MANIFEST, DELETE_REPOSITORY, RETENTION_RUN, RULE_CHANGE, REGISTRY_DELETE]
+    DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+
+    timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    source = models.CharField(max_length=20, default=DASHBOARD)
+    user = models.CharField(max_length=150, db_index=True)
+    address = models.CharField(max_length=100, blank=True)
+    action = models.CharField(max_length=30, db_index=True)
+    repository = models.CharField(max_length=255, blank=True, db_index=True)
+    tags = models.JSONField(default=list)
+    digest = models.CharField(max_length=80, blank=True)
+    outcome = models.CharField(max_length=20, default=DONE)
+    message = models.TextField(blank=True)
+    bytes = models.BigIntegerField(default=0, help_text="Estimated bytes freed after garbage collection.")
+    job = models.ForeignKey(DeleteJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries")
+
+    class Meta:
+        ordering = ["-timestamp", "-pk"]
+        verbose_name_plural = "audit entries"
+
+
+class RetentionPolicy(models.Model):
+    """Harbor's tag retention: for the repositories matching `repositories` (a shell pattern, `*` crossing
+    slashes), a tag is kept when ANY retain rule keeps it, or when it is protected; every other tag is
+    deleted. A digest that any kept tag uses is never deleted (such tags are only untagged)."""
+
+    PUSHED, CREATED = "pushed", "created"
+    OFF, DAILY, WEEKLY = "off", "daily", "weekly"
+    SCHEDULE_SECONDS = {DAILY: 86400, WEEKLY: 7 * 86400}
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="retention_policies")
+    repositories = models.CharField(max_length=255, help_text="Shell pattern, e.g. shop/* or *.")
+    keep_newest = models.PositiveIntegerField(null=True, blank=True)
+    newest_by = models.CharField(max_length=10, default=PUSHED, choices=[(PUSHED, "pushed"), (CREATED, "created")])
+    keep_days = models.PositiveIntegerField(null=True, blank=True)
+    keep_regex = models.CharField(max_length=500, blank=True)
+    protect_regex = models.CharField(max_length=500, blank=True)
+    schedule = models.CharField(max_length=10, default=OFF)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+        ordering = ["repositories", "pk"]
+
+    def __str__(self):
+        return self.repositories

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -46,6 +47,10 @@ CATALOG_PAGE = 1000
 # A digest nobody can push content for: deleting it tells "delete enabled" (404) from "disabled" (405).
 PROBE_DIGEST = "sha256:" + "0" * 64
 PROBE_REPOSITORY = "registry-ui/delete-probe"
+PROBE_TAG = "registry-ui-probe"
+# The placeholder manifest a tag is moved to before it is deleted on 2.x (see RegistryClient.remove_tag).
+EMPTY_JSON, EMPTY_MEDIA_TYPE = b"{}", "application/vnd.oci.empty.v1+json"
+THROWAWAY_ANNOTATION = "io.registry-ui.throwaway"
 ATTESTATION_TYPE = "attestation-manifest"
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
@@ -553,6 +558,19 @@ class RegistryClient:
             return "read-only"
         return "enabled"
 
+    def tag_delete_mode(self) -> str:
+        """How a single tag can be removed: 'native' (distribution 3.x deletes a tag by name) or 'throwaway'
+        (2.x answers 400 DIGEST_INVALID to a delete by tag: see remove_tag). Raises DeleteDisabled or ReadOnly."""
+        try:
+            self.request("DELETE", f"/v2/{PROBE_REPOSITORY}/manifests/{PROBE_TAG}")
+        except NotFound:
+            return "native"
+        except RegistryError as exc:
+            if exc.code in ("DIGEST_INVALID", "HTTP_400"):
+                return "throwaway"
+            raise
+        return "native"
+
     def check_credentials(self, username: str, password: str) -> bool:
         """Whether the registry accepts this user's password (a /v2/ request carrying it)."""
         response = self._send("GET", self.url + "/v2/", auth=_basic_auth(username, password))
@@ -611,6 +629,35 @@ class RegistryClient:
         except NotFound as exc:
             if exc.code not in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", ""):
                 raise
+
+    def remove_tag(self, repository: str, tag: str, mode: str) -> None:
+        """Remove one tag and nothing else, whatever other tags share its digest.
+
+        'native' (3.x): DELETE by tag. 'throwaway' (2.x, which deletes only by digest, taking every tag on the
+        digest along): point the tag at a tiny manifest of its own, unique by a random annotation, then delete
+        that manifest's digest, which only this tag now points to. The caller checks first that the tag still
+        points where the person saw it."""
+        _reference(tag)
+        if DIGEST_RE.match(tag):
+            raise ValueError("remove_tag takes a tag name, not a digest.")
+        if mode == "native":
+            try:
+                self.request("DELETE", f"/v2/{_name(repository)}/manifests/{tag}")
+            except NotFound as exc:
+                if exc.code not in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", ""):
+                    raise
+            return
+        empty = self.upload_blob(repository, EMPTY_JSON, EMPTY_MEDIA_TYPE)
+        throwaway = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty.digest, "size": empty.size},
+            "layers": [],
+            "annotations": {THROWAWAY_ANNOTATION: secrets.token_hex(16)},
+        }
+        body = json.dumps(throwaway, separators=(",", ":"), sort_keys=True).encode()
+        digest = self.put_manifest(repository, tag, body, OCI_MANIFEST)
+        self.delete_manifest(repository, digest)
 
     # -- cache --
 

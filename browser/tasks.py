@@ -7,8 +7,8 @@ same code runs in the database backend's worker, in RQ's, or immediately in test
 from django.tasks import task
 from django.utils.dateparse import parse_datetime
 
-from browser import index
-from browser.models import SyncRun
+from browser import deletion, index, retention
+from browser.models import DeleteJob, SyncRun
 from browser.registry import RegistryError, get_client
 
 
@@ -47,3 +47,13 @@ def start_reconcile() -> bool:
         return False
     reconcile_registry.enqueue()
     return True
+
+
+@task
+def run_delete_job(job_id: int) -> str:
+    """Carry out a confirmed delete (or a retention run); returns its final status."""
+    job = DeleteJob.objects.select_related("registry", "policy").get(pk=job_id)
+    if job.status != DeleteJob.QUEUED:  # delivered twice, or cancelled
+        return job.status
+    choose = retention.chooser(job.policy) if job.kind == DeleteJob.RETENTION and job.policy else None
+    return deletion.run(job, get_client(), choose).status

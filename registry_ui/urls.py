@@ -2,7 +2,18 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from browser.views import accounts, health, home, notifications, repositories, storage, sync
+from browser.views import (
+    accounts,
+    audit,
+    deleting,
+    health,
+    home,
+    notifications,
+    repositories,
+    retention,
+    storage,
+    sync,
+)
 from browser.views import search as search_views
 
 urlpatterns = [
@@ -10,9 +21,23 @@ urlpatterns = [
     path("repositories/", repositories.repository_list, name="browser-repositories"),
     # Repository names contain slashes; no name component can be "-", so "/-/" separates the tag.
     path("repositories/<path:name>/-/<str:tag>/", repositories.tag_detail, name="browser-tag"),
+    path("repositories/<path:name>/-/<str:tag>/delete/", deleting.tag_delete, name="browser-tag-delete"),
+    # No repository name component starts with "-": these cannot be taken for a repository.
+    path("repositories/<path:name>/-selection/", deleting.selection_update, name="browser-selection"),
+    path("repositories/<path:name>/-delete/", deleting.selection_preview, name="browser-delete-preview"),
+    path("repositories/<path:name>/-delete-repository/", deleting.repository_delete, name="browser-repository-delete"),
     path("repositories/<path:name>/", repositories.repository_detail, name="browser-repository"),
     path("storage/", storage.storage_overview, name="browser-storage"),
     path("storage/<path:name>/", storage.storage_repository_detail, name="browser-storage-repository"),
+    path("deletes/<int:job_id>/", deleting.job_detail, name="browser-delete-job"),
+    path("deletes/<int:job_id>/confirm/", deleting.job_confirm, name="browser-delete-confirm"),
+    path("audit/", audit.audit_log, name="browser-audit"),
+    path("audit.csv", audit.audit_csv, name="browser-audit-csv"),
+    path("retention/", retention.policy_list, name="browser-retention"),
+    path("retention/<int:policy_id>/", retention.policy_edit, name="browser-retention-edit"),
+    path("retention/<int:policy_id>/delete/", retention.policy_delete, name="browser-retention-delete"),
+    path("retention/<int:policy_id>/dry-run/", retention.policy_dry_run, name="browser-retention-dry-run"),
+    path("retention/<int:policy_id>/run/", retention.policy_run, name="browser-retention-run"),
     path("search/", search_views.search, name="browser-search"),
     path("users/", accounts.user_list, name="browser-users"),
     path("users/<int:user_id>/role/", accounts.user_role_update, name="browser-user-role"),

@@ -1,0 +1,354 @@
+"""Deleting from the registry without taking along anything nobody chose.
+
+The registry deletes manifests by digest, and every tag on that digest goes with it. So a delete is planned
+from what was chosen — (repository, tag, digest) as the person saw it — against the registry's tags as they
+are when the delete runs (the repository is synced first):
+- a digest is deleted only when every tag it has now was chosen, and no index that stays contains it;
+- any other chosen tag is removed alone (distribution 3.x: delete by tag; 2.x: the tag is moved to a tiny
+  throwaway manifest whose digest is then deleted, see RegistryClient.remove_tag);
+- deleting an index also deletes its platform images and attestations that nothing else uses, after it:
+  garbage collection on 2.x keeps every manifest still in the repository, so without this an index delete
+  would free nothing;
+- a chosen tag that points elsewhere than the person saw is left alone, and one already gone counts as done.
+Each registry action becomes an AuditEntry with its true outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from browser import index, storage
+from browser.models import AuditEntry, DeleteJob, ManifestChild, Registry, Tag
+from browser.registry import DeleteDisabled, NotFound, ReadOnly, RegistryClient, RegistryError
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 32  # steps between two progress updates
+CAPABILITIES_SECONDS = 60  # how long "delete is enabled" is believed before asking again
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A tag someone chose to delete, at the digest they saw it point to."""
+
+    repository: str
+    tag: str
+    digest: str
+
+
+@dataclass
+class Step:
+    """One registry action: remove a single tag, or delete a manifest (and so all its tags)."""
+
+    action: str  # AuditEntry.REMOVE_TAG or AuditEntry.DELETE_MANIFEST
+    repository: str
+    digest: str
+    tags: list[str]
+    children: list[str] = field(default_factory=list)  # an index's images deleted after it
+    bytes: int = 0  # freed after garbage collection, from the index
+    reason: str = ""  # why a chosen tag is only untagged
+
+    @property
+    def deletes_manifest(self) -> bool:
+        return self.action == AuditEntry.DELETE_MANIFEST
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+    moved: list[tuple[Choice, str]]  # chosen tags now pointing elsewhere (left alone), with the digest now
+    gone: list[Choice]  # chosen tags the registry no longer has
+    bytes: int
+
+    @property
+    def tag_count(self) -> int:
+        return sum(len(step.tags) for step in self.steps)
+
+    @property
+    def manifest_steps(self) -> list[Step]:
+        return [step for step in self.steps if step.deletes_manifest]
+
+    @property
+    def untag_steps(self) -> list[Step]:
+        return [step for step in self.steps if not step.deletes_manifest]
+
+
+# --- Planning (from the index) --------------------------------------------------------------
+
+
+def plan(registry: Registry, choices: list[Choice]) -> Plan:
+    """What deleting these tags does, judged against the index (sync the repositories first)."""
+    steps: list[Step] = []
+    moved: list[tuple[Choice, str]] = []
+    gone: list[Choice] = []
+    by_repository: dict[str, list[Choice]] = defaultdict(list)
+    for choice in dict.fromkeys(choices):
+        by_repository[choice.repository].append(choice)
+    for repository, chosen in sorted(by_repository.items()):
+        current = dict(
+            Tag.objects.filter(repository__registry=registry, repository__name=repository).values_list(
+                "name", "manifest__digest"
+            )
+        )
+        valid: dict[str, str] = {}
+        for choice in chosen:
+            if choice.tag not in current:
+                gone.append(choice)
+            elif current[choice.tag] != choice.digest:
+                moved.append((choice, current[choice.tag]))
+            else:
+                valid[choice.tag] = choice.digest
+        steps.extend(plan_repository(repository, current, valid))
+    estimate(registry, steps)
+    return Plan(steps, moved, gone, sum(step.bytes for step in steps))
+
+
+def plan_repository(repository: str, current: dict[str, str], chosen: dict[str, str]) -> list[Step]:
+    """Steps for one repository: `current` is every tag -> digest it has, `chosen` the ones to delete."""
+    kept = {digest for tag, digest in current.items() if tag not in chosen}
+    children = child_digests(set(current.values()))
+    inside_kept = {child for digest in kept for child in children.get(digest, ())}
+    tags_by_digest: dict[str, list[str]] = defaultdict(list)
+    for tag, digest in current.items():
+        tags_by_digest[digest].append(tag)
+    steps, claimed = [], set()
+    for digest in sorted(set(chosen.values())):
+        tags = sorted(tag for tag in chosen if chosen[tag] == digest)
+        if digest in kept:
+            others = sorted(set(tags_by_digest[digest]) - set(tags))
+            reason = _("Other tags keep this image: %(tags)s.") % {"tags": ", ".join(others[:5])}
+        elif digest in inside_kept:
+            reason = _("This image is part of a multi-platform image that stays.")
+        else:
+            orphans = [c for c in children.get(digest, ()) if c not in inside_kept and c not in kept]
+            orphans = [c for c in orphans if c not in claimed]
+            claimed.update(orphans)
+            steps.append(Step(AuditEntry.DELETE_MANIFEST, repository, digest, tags, children=orphans))
+            continue
+        steps.extend(Step(AuditEntry.REMOVE_TAG, repository, digest, [tag], reason=reason) for tag in tags)
+    return steps
+
+
+def child_digests(digests: set[str]) -> dict[str, list[str]]:
+    """index digest -> the digests of the manifests in it, for the indexes among `digests`."""
+    links = ManifestChild.objects.filter(index__digest__in=digests).values_list("index__digest", "child__digest")
+    children: dict[str, list[str]] = defaultdict(list)
+    for parent, child in links:
+        children[parent].append(child)
+    return children
+
+
+def estimate(registry: Registry, steps: list[Step]) -> None:
+    """Set each manifest delete's bytes: the blobs its tags reach that no tag left anywhere reaches, each
+    blob counted once (for the first step that frees it). Removing a tag alone frees nothing."""
+    indexed = storage.load(registry)
+    deleted = {(step.repository, tag) for step in steps if step.deletes_manifest for tag in step.tags}
+    remaining: set[int] = set()
+    for key, blobs in indexed.blobs_by_tag.items():
+        if key not in deleted:
+            remaining |= blobs
+    counted: set[int] = set()
+    for step in steps:
+        if step.deletes_manifest:
+            blobs = set().union(*(indexed.blobs_by_tag.get((step.repository, tag), set()) for tag in step.tags))
+            freed = blobs - remaining - counted
+            counted |= freed
+            step.bytes = storage.total_size(freed, indexed.sizes)
+
+
+# --- Capabilities ---------------------------------------------------------------------------
+
+
+def delete_mode(client: RegistryClient, registry: Registry, *, refresh: bool = False) -> str:
+    """How this registry removes a single tag ('native' or 'throwaway'), probed once and remembered; whether
+    deleting is enabled is asked again after CAPABILITIES_SECONDS. Raises DeleteDisabled or ReadOnly."""
+    fresh = registry.capabilities_checked_at and timezone.now() - registry.capabilities_checked_at < timedelta(
+        seconds=CAPABILITIES_SECONDS
+    )
+    if registry.tag_delete and registry.delete_status == "enabled" and fresh and not refresh:
+        return registry.tag_delete
+    try:
+        mode = client.tag_delete_mode()
+        registry.tag_delete, registry.delete_status = mode, "enabled"
+    except DeleteDisabled:
+        registry.delete_status = "disabled"
+        raise
+    except ReadOnly:
+        registry.delete_status = "read-only"
+        raise
+    finally:
+        registry.capabilities_checked_at = timezone.now()
+        registry.save(update_fields=["tag_delete", "delete_status", "capabilities_checked_at"])
+    return mode
+
+
+def refusal(error: RegistryError) -> str:
+    """What a person should know when the registry refuses deletes."""
+    if isinstance(error, DeleteDisabled):
+        return _(
+            "Deleting is disabled on this registry. Set storage.delete.enabled: true in its config.yml (or the "
+            "environment variable REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it."
+        )
+    if isinstance(error, ReadOnly):
+        return _("The registry is in maintenance (read-only mode): nothing can be deleted until it ends.")
+    return error.message
+
+
+# --- Running --------------------------------------------------------------------------------
+
+
+def create_job(registry: Registry, kind: str, choices: list[Choice], *, user: str, address: str, **fields) -> DeleteJob:
+    return DeleteJob.objects.create(
+        registry=registry,
+        kind=kind,
+        selection=[[choice.repository, choice.tag, choice.digest] for choice in dict.fromkeys(choices)],
+        total=len(set(choices)),
+        requested_by=user,
+        address=address,
+        **fields,
+    )
+
+
+def run(job: DeleteJob, client: RegistryClient, choose=None) -> DeleteJob:
+    """Carry out a job. `choose(registry)` gives the choices at run time instead of job.selection (a
+    retention run decides after its sync). Every outcome is written down, whatever happens."""
+    registry = job.registry
+    job.status, job.started_at = DeleteJob.RUNNING, timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    repositories = sorted({row[0] for row in job.selection}) if choose is None else []
+    try:
+        mode = delete_mode(client, registry)
+        for name in repositories:
+            index.sync_repository(client, registry, name)
+        if choose is not None:
+            choices, repositories = choose(registry)
+            job.selection = [[c.repository, c.tag, c.digest] for c in choices]
+            job.total = len(choices)
+            job.save(update_fields=["selection", "total"])
+        work = plan(registry, [Choice(*row) for row in job.selection])
+        job.bytes_estimate = work.bytes
+        job.save(update_fields=["bytes_estimate"])
+        record_untouched(job, work)
+        perform_all(job, client, work.steps, mode)
+        job.status = DeleteJob.DONE
+    except RegistryError as exc:
+        job.status, job.error = DeleteJob.FAILED, refusal(exc)
+        logger.warning("Delete job %s failed: %s", job.pk, exc.message)
+    finally:
+        for name in repositories:
+            with contextlib.suppress(RegistryError):  # else the next reconcile will
+                index.sync_repository(client, registry, name)  # the index shows the outcome at once
+        job.finished_at = timezone.now()
+        # Not a plain save(): done and failed were counted in the database (F expressions).
+        job.save(update_fields=["status", "error", "finished_at"])
+    job.refresh_from_db()
+    return job
+
+
+def record_untouched(job: DeleteJob, work: Plan) -> None:
+    entries = [
+        entry(
+            job,
+            AuditEntry.REMOVE_TAG,
+            choice.repository,
+            [choice.tag],
+            choice.digest,
+            AuditEntry.DONE,
+            _("Already gone from the registry."),
+        )
+        for choice in work.gone
+    ] + [
+        entry(
+            job,
+            AuditEntry.REMOVE_TAG,
+            choice.repository,
+            [choice.tag],
+            choice.digest,
+            AuditEntry.SKIPPED,
+            _("Left alone: the tag now points to %(digest)s, not to the image that was chosen.") % {"digest": now[:19]},
+        )
+        for choice, now in work.moved
+    ]
+    AuditEntry.objects.bulk_create(entries)
+    DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries))
+
+
+def perform_all(job: DeleteJob, client: RegistryClient, steps: list[Step], mode: str) -> None:
+    """Run the steps, CHUNK at a time on the client's threads, writing outcomes and progress after each
+    chunk. Once the registry refuses deletes outright, the remaining steps are reported as not attempted."""
+    refused: RegistryError | None = None
+    for start in range(0, len(steps), CHUNK):
+        chunk = steps[start : start + CHUNK]
+        if refused is None:
+            outcomes = client.map(lambda step: perform(client, step, mode), chunk)
+        else:
+            not_attempted = _("Not attempted: %(reason)s") % {"reason": refusal(refused)}
+            outcomes = [(AuditEntry.FAILED, not_attempted, None)] * len(chunk)
+        entries, failed = [], 0
+        for step, (outcome, message, error) in zip(chunk, outcomes, strict=True):
+            if isinstance(error, (DeleteDisabled, ReadOnly)) and refused is None:
+                refused = error
+            failed += len(step.tags) if outcome == AuditEntry.FAILED else 0
+            freed = step.bytes if outcome == AuditEntry.DONE else 0
+            entries.append(entry(job, step.action, step.repository, step.tags, step.digest, outcome, message, freed))
+        AuditEntry.objects.bulk_create(entries)
+        DeleteJob.objects.filter(pk=job.pk).update(
+            done=F("done") + sum(len(step.tags) for step in chunk), failed=F("failed") + failed
+        )
+
+
+def perform(client: RegistryClient, step: Step, mode: str) -> tuple[str, str, RegistryError | None]:
+    """One step against the registry: (outcome, message, the error if any). Runs on a client thread."""
+    try:
+        if not step.deletes_manifest:
+            return remove_tag(client, step, mode)
+        client.delete_manifest(step.repository, step.digest)
+    except RegistryError as exc:
+        return AuditEntry.FAILED, refusal(exc), exc
+    problems = []
+    for child in step.children:
+        try:
+            client.delete_manifest(step.repository, child)
+        except RegistryError as exc:
+            problems.append(f"{child[:19]}: {exc.message}")
+    if problems:
+        message = _("The index was deleted; some of its images could not be: %(problems)s") % {
+            "problems": "; ".join(problems)
+        }
+        return AuditEntry.DONE, message, None
+    return AuditEntry.DONE, step.reason, None
+
+
+def remove_tag(client: RegistryClient, step: Step, mode: str) -> tuple[str, str, RegistryError | None]:
+    tag = step.tags[0]
+    try:
+        now = client.resolve(step.repository, tag)
+    except NotFound:
+        return AuditEntry.DONE, _("Already gone from the registry."), None
+    if now != step.digest:
+        return AuditEntry.SKIPPED, _("Left alone: the tag moved to %(digest)s meanwhile.") % {"digest": now[:19]}, None
+    client.remove_tag(step.repository, tag, mode)
+    return AuditEntry.DONE, step.reason, None
+
+
+def entry(job, action, repository, tags, digest, outcome, message, freed=0) -> AuditEntry:
+    return AuditEntry(
+        user=job.requested_by,
+        address=job.address,
+        action=action,
+        repository=repository,
+        tags=tags,
+        digest=digest,
+        outcome=outcome,
+        message=message,
+        bytes=freed,
+        job=job,
+    )

@@ -1,0 +1,5 @@
+"""Retention policies (placeholder until the rules land)."""
+
+
+def chooser(policy):
+    raise NotImplementedError
