@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db.models import Count, F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -290,3 +291,45 @@ def image_detail(client: RegistryClient, repository: str, tag: str) -> ImageDeta
         attestations=attestations,
         size=distinct_size([image.manifest for image in images]),
     )
+
+
+# --- Choosing tags to delete ----------------------------------------------------------------
+
+
+def select_tags(
+    repository: Repository,
+    *,
+    pattern: re.Pattern | None = None,
+    before: datetime | None = None,
+    by: str = "pushed",
+    keep_newest: int | None = None,
+) -> list[str]:
+    """The plain tags meeting every criterion given: name matching `pattern` (re.search), pushed or created
+    (`by`) before `before`, and not among the `keep_newest` newest by the same time. An image whose creation
+    time is unknown counts as the oldest for "newest" and is never "older than" a date."""
+    rows = list(plain_tags(repository).values_list("name", "pushed_at", "manifest__created"))
+    when = {name: pushed if by == "pushed" else created for name, pushed, created in rows}
+    newest: set[str] = set()
+    if keep_newest:
+        dated = sorted((stamp, name) for name, stamp in when.items() if stamp is not None)
+        undated = sorted(name for name, stamp in when.items() if stamp is None)
+        ranked = [name for _, name in reversed(dated)] + undated
+        newest = set(ranked[:keep_newest])
+    return sorted(
+        (
+            name
+            for name in when
+            if (pattern is None or pattern.search(name))
+            and (before is None or (when[name] is not None and when[name] < before))
+            and name not in newest
+        ),
+        key=natural_key,
+    )
+
+
+def index_tags_containing(repository: Repository | None, digest: str) -> list[str]:
+    """Tags of this repository's multi-platform images that contain the image `digest`."""
+    if repository is None:
+        return []
+    indexes = ManifestChild.objects.filter(child__digest=digest).values("index_id")
+    return sorted(repository.tags.filter(manifest__in=indexes).values_list("name", flat=True), key=natural_key)

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from browser import index
 from browser.localregistry import ImageSpec, LocalRegistry, add_user, push_image
-from browser.models import RegistryEvent, Tag
+from browser.models import AuditEntry, RegistryEvent, Tag
 from browser.registry import RegistryClient, reset_client
 
 SECRET = "notify-secret"
@@ -128,3 +128,33 @@ def wait_for(condition, seconds: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the registry's event never arrived"
         time.sleep(0.05)
+
+
+@pytest.mark.django_db
+def test_a_delete_notification_is_one_registry_entry_in_the_audit_log(client, immediate_tasks, registry_client):
+    digest = "sha256:" + "d" * 64
+    event = {**push_event("delete-1", "notify/audited", "v1", digest), "action": "delete"}
+    assert post(client, {"events": [event]}).json() == {"accepted": 1}
+    assert post(client, {"events": [event]}).json() == {"accepted": 0}  # delivered again
+    entry = AuditEntry.objects.get()
+    assert (entry.source, entry.action, entry.outcome) == (AuditEntry.REGISTRY, AuditEntry.REGISTRY_DELETE, "done")
+    assert (entry.user, entry.address) == ("alice", "10.0.0.5:4242")
+    assert (entry.repository, entry.tags, entry.digest) == ("notify/audited", ["v1"], digest)
+    assert entry.timestamp == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    anonymous = {**event, "id": "delete-2", "actor": {}, "target": {**event["target"], "tag": ""}}
+    del anonymous["timestamp"]
+    assert post(client, {"events": [anonymous]}).json() == {"accepted": 1}
+    second = AuditEntry.objects.exclude(pk=entry.pk).get()
+    assert (second.user, second.tags) == ("", [])
+    assert second.timestamp > entry.timestamp  # when it arrived
+
+
+@pytest.mark.django_db
+def test_a_push_notification_is_not_audited(client, immediate_tasks, registry_client):
+    pushed = push_image(registry_client, "notify/unaudited", "v1", image("unaudited"))
+    assert post(client, {"events": [push_event("push-1", "notify/unaudited", "v1", pushed.digest)]}).json() == {
+        "accepted": 1
+    }
+    assert RegistryEvent.objects.filter(event_id="push-1").exists()
+    assert not AuditEntry.objects.exists()

@@ -1,27 +1,311 @@
-"""Not written yet."""
+"""Deleting tags, images and repositories: choose, preview, confirm, watch the job, read each tag's outcome.
 
+Every mutation is a POST (CSRF-checked by Django's middleware) behind a role: maintainers delete tags and
+images, admins delete repositories. What the preview showed is what the job may delete: the job carries
+(repository, tag, digest) as shown, and browser/deletion.py re-reads the registry before touching it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, time
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from browser import auth, deletion, images, index, tasks
+from browser.models import AuditEntry, DeleteJob, Repository
+from browser.registry import DIGEST_RE, DeleteDisabled, ReadOnly, get_client
+from browser.views.repositories import revalidated
+
+RESULTS_PER_PAGE = 100
 
 
-def tag_delete(request, **kwargs):
-    raise Http404
+# --- Choosing ---------------------------------------------------------------------------------
 
 
-def selection_update(request, **kwargs):
-    raise Http404
+class TagFilterForm(forms.Form):
+    """Select tags by filter: every criterion given must hold."""
+
+    pattern = forms.CharField(required=False, max_length=500, label=gettext_lazy("Name matches (regular expression)"))
+    before = forms.DateField(required=False, label=gettext_lazy("Older than"))
+    by = forms.ChoiceField(
+        choices=[("pushed", gettext_lazy("pushed")), ("created", gettext_lazy("created"))], initial="pushed"
+    )
+    keep_newest = forms.IntegerField(required=False, min_value=1, label=gettext_lazy("All but the newest"))
+
+    def clean_pattern(self):
+        try:
+            return re.compile(self.cleaned_data["pattern"]) if self.cleaned_data["pattern"] else None
+        except re.error as exc:
+            raise forms.ValidationError(_("Not a valid regular expression: %(error)s") % {"error": exc}) from None
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(name) for name in ("pattern", "before", "keep_newest")):
+            raise forms.ValidationError(_("Give at least one criterion: a name pattern, a date or a number to keep."))
+        return data
+
+    def selected(self, repository: Repository) -> list[str]:
+        data = self.cleaned_data
+        before = data["before"] and timezone.make_aware(datetime.combine(data["before"], time.min))
+        return images.select_tags(
+            repository, pattern=data["pattern"], before=before, by=data["by"], keep_newest=data["keep_newest"]
+        )
 
 
-def selection_preview(request, **kwargs):
-    raise Http404
+def selection_key(name: str) -> str:
+    return f"delete-selection:{name}"
 
 
-def repository_delete(request, **kwargs):
-    raise Http404
+def selected_tags(request, name: str) -> list[str]:
+    return request.session.get(selection_key(name), [])
 
 
-def job_detail(request, **kwargs):
-    raise Http404
+@require_POST
+@auth.role_required(auth.MAINTAINER)
+def selection_update(request, name):
+    """Change the tags selected for deletion in a repository (kept in the session, so a selection spans
+    pages): `page` sets this page's tags to the ones checked, `filter` adds every tag a filter selects,
+    `clear` empties it."""
+    repository = get_object_or_404(Repository, registry=index.current_registry(), name=name)
+    selection = set(selected_tags(request, name))
+    action = request.POST.get("action", "page")
+    if action == "page":
+        on_page = set(request.POST.getlist("page_tags"))
+        selection = (selection - on_page) | (set(request.POST.getlist("tag")) & on_page)
+    elif action == "filter":
+        form = TagFilterForm(request.POST)
+        if not form.is_valid():
+            for error in form.errors.values():
+                messages.error(request, " ".join(error))
+            return redirect_back(request, name)
+        found = form.selected(repository)
+        selection |= set(found)
+        messages.info(request, _("%(count)d tags matched the filter and were added.") % {"count": len(found)})
+    elif action == "clear":
+        selection = set()
+    request.session[selection_key(name)] = sorted(selection & set(repository.tags.values_list("name", flat=True)))
+    if request.htmx and action == "page":
+        context = {"repository": repository, "selection": request.session[selection_key(name)]}
+        return render(request, "browser/repository.html#selection_bar", context)
+    return redirect_back(request, name)
 
 
-def job_confirm(request, **kwargs):
-    raise Http404
+def redirect_back(request, name: str):
+    """Back to the repository page the form was on (only a path of this site is followed)."""
+    target = request.POST.get("next", "")
+    if not target.startswith(reverse("browser-repository", args=[name])):
+        target = reverse("browser-repository", args=[name])
+    return redirect(target)
+
+
+# --- Previews ---------------------------------------------------------------------------------
+
+
+def registry_refusal(registry) -> str:
+    """Why deletes cannot happen now (delete disabled, read-only), or "" when they can."""
+    try:
+        deletion.delete_mode(get_client(), registry)
+    except (DeleteDisabled, ReadOnly) as exc:
+        return deletion.refusal(exc)
+    return ""
+
+
+@auth.role_required(auth.MAINTAINER)
+def tag_delete(request, name, tag):
+    """One tag: what goes with each of the two choices (only this tag, or the whole image); POST carries
+    the choice and the digest that was shown."""
+    registry = index.current_registry()
+    if request.method == "POST":
+        return start_tag_delete(request, registry, name, tag)
+    digest = get_client().resolve(name, tag)
+    index.record_push(get_client(), registry, name, tag, digest)  # the index must agree on this tag
+    repository, _failure = revalidated(name)
+    siblings = sorted(
+        repository.tags.filter(manifest__digest=digest).exclude(name=tag).values_list("name", flat=True),
+        key=images.natural_key,
+    )
+    only_tag = deletion.plan(registry, [deletion.Choice(name, tag, digest)])
+    whole = deletion.plan(registry, [deletion.Choice(name, other, digest) for other in [tag, *siblings]])
+    context = {
+        "repository": name,
+        "tag": tag,
+        "digest": digest,
+        "siblings": siblings,
+        "containing": images.index_tags_containing(repository, digest),
+        "only_tag": only_tag,
+        "whole": whole,
+        "refusal": registry_refusal(registry),
+    }
+    return render(request, "browser/tag_delete.html", context)
+
+
+def start_tag_delete(request, registry, name, tag):
+    digest = request.POST.get("digest", "")
+    if not DIGEST_RE.match(digest) or not registry.repositories.filter(name=name).exists():
+        messages.error(request, _("This delete form is incomplete; open the tag's Delete page again."))
+        return redirect("browser-repository", name)
+    if request.POST.get("choice") == "image":
+        tags = [tag, *request.POST.getlist("sibling")]
+        kind = DeleteJob.IMAGE
+    else:
+        tags, kind = [tag], DeleteJob.TAG
+    choices = [deletion.Choice(name, each, digest) for each in tags]
+    job = deletion.create_job(
+        registry, kind, choices, user=request.user.username, address=auth.client_address(request), repository=name
+    )
+    tasks.run_delete_job.enqueue(job.pk)
+    return redirect("browser-delete-job", job.pk)
+
+
+@require_POST
+@auth.role_required(auth.MAINTAINER)
+def selection_preview(request, name):
+    """Turn the repository's selection into a draft job (after reading the registry's tags again) and show
+    its preview, where it is confirmed."""
+    registry = index.current_registry()
+    tags = selected_tags(request, name)
+    if not tags:
+        messages.error(request, _("Select at least one tag first."))
+        return redirect("browser-repository", name)
+    index.sync_repository(get_client(), registry, name)
+    digests = dict(
+        registry.repositories.get(name=name).tags.filter(name__in=tags).values_list("name", "manifest__digest")
+    )
+    choices = [deletion.Choice(name, tag, digest) for tag, digest in digests.items()]
+    job = deletion.create_job(
+        registry,
+        DeleteJob.TAGS,
+        choices,
+        user=request.user.username,
+        address=auth.client_address(request),
+        repository=name,
+        status=DeleteJob.DRAFT,
+    )
+    return redirect("browser-delete-job", job.pk)
+
+
+@auth.role_required(auth.ADMIN)
+def repository_delete(request, name):
+    """Delete every image of a repository; the name is typed again to confirm."""
+    registry = index.current_registry()
+    repository, _failure = revalidated(name, force=True)
+    choices = [
+        deletion.Choice(name, tag, digest) for tag, digest in repository.tags.values_list("name", "manifest__digest")
+    ]
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("confirm_name", "").strip() == name:
+            job = deletion.create_job(
+                registry,
+                DeleteJob.REPOSITORY,
+                choices,
+                user=request.user.username,
+                address=auth.client_address(request),
+                repository=name,
+            )
+            tasks.run_delete_job.enqueue(job.pk)
+            return redirect("browser-delete-job", job.pk)
+        error = _("Type the repository's name exactly to confirm.")
+    context = {
+        "repository": repository,
+        "plan": deletion.plan(registry, choices),
+        "refusal": registry_refusal(registry),
+        "error": error,
+    }
+    return render(request, "browser/repository_delete.html", context, status=400 if error else 200)
+
+
+# --- Jobs -------------------------------------------------------------------------------------
+
+
+def visible_job(request, job_id: int) -> DeleteJob:
+    """A job its requester and admins may see; a draft only its requester."""
+    job = get_object_or_404(DeleteJob.objects.select_related("policy"), pk=job_id)
+    mine = job.requested_by == request.user.username
+    if job.status == DeleteJob.DRAFT and not mine:
+        raise Http404
+    if not mine and not auth.has_role(request.user, auth.ADMIN) and job.kind == DeleteJob.RETENTION:
+        raise PermissionDenied
+    return job
+
+
+@auth.role_required(auth.MAINTAINER)
+def job_detail(request, job_id):
+    """A draft's preview and confirmation; a running job's progress (htmx polls it); a finished job's
+    outcome for every tag."""
+    job = visible_job(request, job_id)
+    context = {"job": job}
+    if job.status == DeleteJob.DRAFT:
+        context["plan"] = deletion.plan(job.registry, [deletion.Choice(*row) for row in job.selection])
+        context["refusal"] = registry_refusal(job.registry)
+    else:
+        rows = job_results(job)
+        context["results"] = Paginator(rows, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+        counts = Counter(row["outcome"] for row in rows)
+        context["outcomes"] = {outcome.replace("-", "_"): counts[outcome] for outcome in OUTCOMES}
+    if request.htmx and request.htmx.target == "job-progress":
+        return render(request, "browser/delete_job.html#progress", context)
+    return render(request, "browser/delete_job.html", context)
+
+
+OUTCOMES = [AuditEntry.FAILED, "not-attempted", AuditEntry.SKIPPED, AuditEntry.DONE]
+
+
+def job_results(job: DeleteJob) -> list[dict]:
+    """One row per chosen tag with its outcome, failures first. Tags the job never reached (it stopped, or
+    it is still running) are "not attempted"."""
+    rows, reached = [], set()
+    for entry in job.entries.order_by("pk"):
+        for tag in entry.tags:
+            reached.add((entry.repository, tag))
+            rows.append(
+                {
+                    "repository": entry.repository,
+                    "tag": tag,
+                    "digest": entry.digest,
+                    "action": entry.action,
+                    "outcome": entry.outcome,
+                    "message": entry.message,
+                }
+            )
+    if job.finished:
+        rows += [
+            {
+                "repository": repository,
+                "tag": tag,
+                "digest": digest,
+                "action": "",
+                "outcome": "not-attempted",
+                "message": job.error,
+            }
+            for repository, tag, digest in job.selection
+            if (repository, tag) not in reached
+        ]
+    return sorted(rows, key=lambda row: (OUTCOMES.index(row["outcome"]), images.natural_key(row["tag"])))
+
+
+@require_POST
+@auth.role_required(auth.MAINTAINER)
+def job_confirm(request, job_id):
+    """Confirm a draft: queue it and empty the selection it came from."""
+    job = visible_job(request, job_id)
+    if job.status != DeleteJob.DRAFT:
+        messages.info(request, _("This delete was already confirmed."))
+        return redirect("browser-delete-job", job.pk)
+    job.status, job.created_at = DeleteJob.QUEUED, timezone.now()
+    job.save(update_fields=["status", "created_at"])
+    request.session.pop(selection_key(job.repository), None)
+    tasks.run_delete_job.enqueue(job.pk)
+    return redirect("browser-delete-job", job.pk)

@@ -7,12 +7,13 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from browser import index, tasks
-from browser.models import RegistryEvent
+from browser.models import AuditEntry, RegistryEvent
 from browser.registry import DIGEST_RE, IMAGE_TYPES, INDEX_TYPES, REPOSITORY_RE, TAG_RE
 
 EVENT_TYPES = {
@@ -57,7 +58,7 @@ def accept(registry, event: dict) -> bool:
         return False
     try:
         with transaction.atomic():
-            RegistryEvent.objects.create(
+            recorded = RegistryEvent.objects.create(
                 event_id=str(event["id"])[:100],
                 registry=registry,
                 action=action,
@@ -69,6 +70,8 @@ def accept(registry, event: dict) -> bool:
                 address=str((event.get("request") or {}).get("addr") or "")[:100],
                 timestamp=parse_datetime(str(event.get("timestamp") or "")),
             )
+            if action == "delete":  # the audit log shows deletes made past the dashboard, too
+                record_registry_delete(recorded)
     except IntegrityError:
         return False  # delivered before: the registry retries until it sees a 2xx
     if action == "push":
@@ -76,3 +79,17 @@ def accept(registry, event: dict) -> bool:
     else:
         tasks.apply_delete.enqueue(repository, digest, tag)
     return True
+
+
+def record_registry_delete(event: RegistryEvent) -> None:
+    AuditEntry.objects.create(
+        source=AuditEntry.REGISTRY,
+        user=event.actor,
+        address=event.address,
+        action=AuditEntry.REGISTRY_DELETE,
+        repository=event.repository,
+        tags=[event.tag] if event.tag else [],
+        digest=event.digest,
+        outcome=AuditEntry.DONE,
+        timestamp=event.timestamp or timezone.now(),
+    )

@@ -12,9 +12,9 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from browser import images, index, tasks
+from browser import deletion, images, index, tasks
 from browser.models import Registry, Repository
-from browser.registry import RegistryError, get_client
+from browser.registry import DeleteDisabled, ReadOnly, RegistryError, get_client
 
 REPOSITORIES_PER_PAGE = 50
 TAGS_PER_PAGE = 50
@@ -147,8 +147,19 @@ def repository_detail(request, name):
         "direction": "desc" if descending else "asc",
         "shared": any(row.shared_with for row in page.object_list),
         "warning": stale_warning(repository) if failure else "",
+        "selection": request.session.get(f"delete-selection:{repository.name}", []),
+        "delete_refusal": delete_refusal(repository.registry),
     }
     return render_table_or_page(request, "browser/repository.html", context)
+
+
+def delete_refusal(registry: Registry) -> str:
+    """The remembered reason deletes are refused (found by the last delete or preview), for a banner."""
+    if registry.delete_status == "disabled":
+        return deletion.refusal(DeleteDisabled(""))
+    if registry.delete_status == "read-only":
+        return deletion.refusal(ReadOnly(""))
+    return ""
 
 
 @require_GET

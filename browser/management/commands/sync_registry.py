@@ -1,13 +1,16 @@
 """Reconcile the index with the registry: once (for cron), for one repository, or every N seconds (the
-scheduler the run command starts beside the task worker)."""
+scheduler the run command starts beside the task worker, which also queues the retention runs that are due)."""
 
+import logging
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from browser import index, tasks
+from browser import index, retention, tasks
 from browser.models import SyncRun
 from browser.registry import RegistryError, get_client
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -45,4 +48,11 @@ class Command(BaseCommand):
             raise CommandError("--every needs a number of seconds above 0.")
         while True:
             tasks.start_reconcile()
+            self.queue_retention()
             time.sleep(interval)
+
+    def queue_retention(self) -> None:
+        try:
+            retention.queue_due()
+        except Exception:  # the scheduler must outlive a bad tick (a database hiccup, a broken policy)
+            logger.exception("Queuing the due retention runs failed")
