@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := docker-registry apache2-utils chromium redis-server
 
-.PHONY: run test test-postgres lint format bench bench-index system-packages postgres-packages
+.PHONY: run test test-postgres lint format bench bench-index bench-cleanup system-packages postgres-packages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -48,3 +48,6 @@ bench: $(BIN)/.installed
 
 bench-index: $(BIN)/.installed
 	$(BIN)/python bench/index.py
+
+bench-cleanup: $(BIN)/.installed
+	$(BIN)/python bench/cleanup.py

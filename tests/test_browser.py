@@ -185,3 +185,57 @@ def test_sign_in_browse_filter_sort_and_open_a_tag(live_server, chromium, regist
 
     problems = chromium.run(steps)
     assert problems == [], "console errors, page errors or CSP violations:\n" + "\n".join(problems)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_delete_one_tag_then_a_selection_with_confirmation(live_server, chromium, own, django_user_model):
+    """A maintainer removes one tag (its sibling stays), then selects two tags by hand, reviews and confirms."""
+    from playwright.sync_api import expect
+
+    from browser import auth, index
+    from browser.localregistry import push_config_image
+    from browser.registry import DOCKER_MANIFEST
+    from tests.conftest import BASE_TIME, LAYER_TYPE
+
+    _local, client, registry = own
+    base = client.upload_blob("team/app", b"base", LAYER_TYPE)
+    for n in range(1, 5):
+        push_config_image(client, "team/app", f"v{n}", BASE_TIME.replace(day=n), base, {"n": str(n)})
+    body = client.request("GET", "/v2/team/app/manifests/v1", headers={"Accept": DOCKER_MANIFEST}).content
+    client.put_manifest("team/app", "stable", body, DOCKER_MANIFEST)
+    index.sync_repository(client, registry, "team/app")
+    auth.set_role(django_user_model.objects.create(username="alice"), auth.MAINTAINER)
+
+    def steps(page):
+        page.goto(f"{live_server.url}/login/?next=/repositories/team/app/-/v1/")
+        page.get_by_label("User name").fill("alice")
+        page.get_by_label("Password").fill(USERS["alice"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Delete…").click()
+
+        # The confirmation names the sibling that shares the image, and offers both choices.
+        expect(page.get_by_role("heading", name="Delete team/app:v1", level=1)).to_be_visible()
+        expect(page.locator("dl.kv")).to_contain_text("stable")
+        expect(page.get_by_role("button", name="Delete the image and its 2 tags")).to_be_visible()
+        page.get_by_role("button", name="Remove v1").click()
+        expect(page.locator("#job-progress")).to_contain_text("Finished")
+        expect(page.locator("#job-results")).to_contain_text("tag removed")
+
+        # A selection by hand: two checkboxes (htmx keeps the count), then one review and one confirmation.
+        page.goto(f"{live_server.url}/repositories/team/app/")
+        page.get_by_label("Select v2").check()
+        expect(page.locator("#selection-bar")).to_contain_text("1 tag selected")
+        page.get_by_label("Select v3").check()
+        expect(page.locator("#selection-bar")).to_contain_text("2 tags selected")
+        page.get_by_role("button", name="Review and delete…").click()
+        expect(page.get_by_role("heading", name="2 tags will be deleted")).to_be_visible()
+        page.get_by_role("button", name="Delete 2 tags").click()
+        expect(page.locator("#job-progress")).to_contain_text("Finished")
+        expect(page.locator("#job-results tbody tr")).to_have_count(2)
+        page.screenshot(path="/tmp/delete_job.png", full_page=True)
+
+    problems = chromium.run(steps)
+    assert problems == [], "console errors, page errors or CSP violations:\n" + "\n".join(problems)
+    assert sorted(client.tags("team/app")) == ["stable", "v4"]
+    assert client.resolve("team/app", "stable") == client.manifest("team/app", "stable").digest
