@@ -86,7 +86,8 @@ def run(registry: LocalRegistry, password: str, data_dir: Path) -> int:
          {"action": "filter", "keep_newest": KEEP, "by": "created", "next": page})  # fmt: skip
     step("untick 'stable' by hand", "post", reverse("browser-selection", args=[REPOSITORY]),
          {"action": "page", "page_tags": ["stable"], "next": page})  # fmt: skip
-    preview = step("review (the registry's tags are read again)", "post", reverse("browser-delete-preview", args=[REPOSITORY]))
+    preview_url = reverse("browser-delete-preview", args=[REPOSITORY])
+    preview = step("review (the registry's tags are read again)", "post", preview_url)
     step("open the preview", "get", preview)
     job = DeleteJob.objects.get()
     step(f"confirm: delete {job.total:,} tags", "post", reverse("browser-delete-confirm", args=[job.pk]))
@@ -94,8 +95,9 @@ def run(registry: LocalRegistry, password: str, data_dir: Path) -> int:
     seconds = (job.finished_at - job.started_at).total_seconds()
     untagged = AuditEntry.objects.filter(job=job, action=AuditEntry.REMOVE_TAG).count()
     print(
-        f"Job: {job.status}, {job.done:,} of {job.total:,} tags handled, {job.failed} failed, {untagged} only untagged, "
-        f"{seconds:.1f} s ({job.total / seconds:.0f} tags/s); about {job.bytes_estimate:,} bytes freed after GC"
+        f"Job: {job.status}, {job.done:,} of {job.total:,} tags handled, {job.failed} failed, "
+        f"{untagged} only untagged, {seconds:.1f} s ({job.total / seconds:.0f} tags/s); "
+        f"about {job.bytes_estimate:,} bytes freed after GC"
     )
     return check(pusher, created, stable_digest, job)
 
