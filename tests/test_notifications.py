@@ -158,3 +158,11 @@ def test_a_push_notification_is_not_audited(client, immediate_tasks, registry_cl
     }
     assert RegistryEvent.objects.filter(event_id="push-1").exists()
     assert not AuditEntry.objects.exists()
+
+
+def test_an_impossible_timestamp_is_dropped_not_a_500(client, settings):
+    from browser.views.notifications import event_time
+
+    assert event_time({"timestamp": "2026-13-40T10:00:00Z"}) is None
+    assert event_time({"timestamp": "2026-01-02T03:04:05"}).tzinfo is not None
+    assert event_time({}) is None

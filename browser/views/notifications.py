@@ -2,6 +2,7 @@
 
 import hmac
 import json
+from datetime import UTC
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -68,17 +69,29 @@ def accept(registry, event: dict) -> bool:
                 media_type=str(target.get("mediaType") or "")[:200],
                 actor=str((event.get("actor") or {}).get("name") or "")[:150],
                 address=str((event.get("request") or {}).get("addr") or "")[:100],
-                timestamp=parse_datetime(str(event.get("timestamp") or "")),
+                timestamp=event_time(event),
             )
             if action == "delete":  # the audit log shows deletes made past the dashboard, too
                 record_registry_delete(recorded)
     except IntegrityError:
         return False  # delivered before: the registry retries until it sees a 2xx
     if action == "push":
-        tasks.apply_push.enqueue(repository, tag, digest, str(event.get("timestamp") or ""))
+        when = event_time(event)
+        tasks.apply_push.enqueue(repository, tag, digest, when.isoformat() if when else "")
     else:
         tasks.apply_delete.enqueue(repository, digest, tag)
     return True
+
+
+def event_time(event: dict):
+    """The event's timestamp, aware; None when missing or impossible (month 13), rather than a 500."""
+    try:
+        parsed = parse_datetime(str(event.get("timestamp") or ""))
+    except ValueError:
+        return None
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    return parsed
 
 
 def record_registry_delete(event: RegistryEvent) -> None:
