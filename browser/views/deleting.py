@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from browser import auth, deletion, images, index, tasks
@@ -92,7 +92,12 @@ def selection_update(request, name):
             return redirect_back(request, name)
         found = form.selected(repository)
         selection |= set(found)
-        messages.info(request, _("%(count)d tags matched the filter and were added.") % {"count": len(found)})
+        text = ngettext(
+            "%(count)d tag matched the filter and was added.",
+            "%(count)d tags matched the filter and were added.",
+            len(found),
+        )
+        messages.info(request, text % {"count": len(found)})
     elif action == "clear":
         selection = set()
     request.session[selection_key(name)] = sorted(selection & set(repository.tags.values_list("name", flat=True)))
