@@ -242,6 +242,11 @@ def run(job: DeleteJob, client: RegistryClient, choose=None) -> DeleteJob:
     except RegistryError as exc:
         job.status, job.error = DeleteJob.FAILED, refusal(exc)
         logger.warning("Delete job %s failed: %s", job.pk, exc.message)
+    except Exception:
+        # A job left "running" would block retention runs for good: record the stop, then let it propagate.
+        job.status, job.error = DeleteJob.FAILED, _("Stopped by an internal error; see the server log.")
+        logger.exception("Delete job %s stopped", job.pk)
+        raise
     finally:
         for name in repositories:
             with contextlib.suppress(RegistryError):  # else the next reconcile will

@@ -66,10 +66,11 @@ class RetentionPolicyForm(forms.ModelForm):
         initial=RetentionPolicy.PUSHED,
     )
     keep_days = forms.IntegerField(
-        label=_("Keep images pushed in the last days"),
+        label=_("Keep images pushed within (days)"),
         required=False,
         min_value=1,
         error_messages={"min_value": _("Give at least 1 day, or leave this empty.")},
+        help_text=_("Every tag of an image pushed within this many days is kept."),
     )
     keep_regex = forms.CharField(
         label=_("Keep tags matching"),

@@ -83,8 +83,15 @@ def kept_by(policy: RetentionPolicy, tags: list[TagInfo], now: datetime) -> set[
     names = {tag.name for tag in tags if tag.digest in digests}
     for pattern in (policy.keep_regex, policy.protect_regex):
         if pattern:
-            names.update(tag.name for tag in tags if re.search(pattern, tag.name))
+            names.update(tag.name for tag in tags if searches(pattern, tag.name))
     return names
+
+
+def searches(pattern: str, name: str) -> bool:
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:  # the form refuses such patterns; one written another way keeps every tag, to be safe
+        return True
 
 
 def to_delete(tags: Iterable[TagInfo], policies: Iterable[RetentionPolicy], now: datetime) -> list[TagInfo]:
