@@ -191,7 +191,11 @@ def delete_mode(client: RegistryClient, registry: Registry, *, refresh: bool = F
 
 
 def refusal(error: RegistryError) -> str:
-    """What a person should know when the registry refuses deletes."""
+    """What a person should know when the registry refuses a delete, and what else happened."""
+    return f"{explain_refusal(error)} {error.note}".strip()
+
+
+def explain_refusal(error: RegistryError) -> str:
     if isinstance(error, DeleteDisabled):
         return _(
             "Deleting is disabled on this registry. Set storage.delete.enabled: true in its config.yml (or the "
@@ -225,7 +229,7 @@ def run(job: DeleteJob, client: RegistryClient, choose=None) -> DeleteJob:
     job.save(update_fields=["status", "started_at"])
     repositories = sorted({row[0] for row in job.selection}) if choose is None else []
     try:
-        mode = delete_mode(client, registry)
+        mode = delete_mode(client, registry, refresh=True)  # asked again: a write must not meet a surprise
         for name in repositories:
             index.sync_repository(client, registry, name)
         if choose is not None:
@@ -287,13 +291,20 @@ def record_untouched(job: DeleteJob, work: Plan) -> None:
 
 
 def perform_all(job: DeleteJob, client: RegistryClient, steps: list[Step], mode: str) -> None:
-    """Run the steps, CHUNK at a time on the client's threads, writing outcomes and progress after each
-    chunk. Once the registry refuses deletes outright, the remaining steps are reported as not attempted."""
+    """Run the steps CHUNK at a time, writing outcomes and progress after each chunk: first the manifest
+    deletes, on the client's threads, then the single-tag removals one at a time. 2.8 is not safe for a tag
+    written while another request of the same repository reads its tags (distribution#2514: a delete then
+    fails half way), and a removal writes the tag. Once the registry refuses deletes outright, the
+    remaining steps are reported as not attempted."""
     refused: RegistryError | None = None
-    for start in range(0, len(steps), CHUNK):
-        chunk = steps[start : start + CHUNK]
+    ordered = [(step, True) for step in steps if step.deletes_manifest]
+    ordered += [(step, False) for step in steps if not step.deletes_manifest]
+    for start in range(0, len(ordered), CHUNK):
+        chunk = [step for step, _ in ordered[start : start + CHUNK]]
+        parallel = all(together for _, together in ordered[start : start + CHUNK])
         if refused is None:
-            outcomes = client.map(lambda step: perform(client, step, mode), chunk)
+            run_step = lambda step: perform(client, step, mode)  # noqa: E731
+            outcomes = client.map(run_step, chunk) if parallel else [run_step(step) for step in chunk]
         else:
             not_attempted = _("Not attempted: %(reason)s") % {"reason": refusal(refused)}
             outcomes = [(AuditEntry.FAILED, not_attempted, None)] * len(chunk)
@@ -340,7 +351,7 @@ def remove_tag(client: RegistryClient, step: Step, mode: str) -> tuple[str, str,
         return AuditEntry.DONE, _("Already gone from the registry."), None
     if now != step.digest:
         return AuditEntry.SKIPPED, _("Left alone: the tag moved to %(digest)s meanwhile.") % {"digest": now[:19]}, None
-    client.remove_tag(step.repository, tag, mode)
+    client.remove_tag(step.repository, tag, mode, step.digest)
     return AuditEntry.DONE, step.reason, None
 
 

@@ -72,6 +72,7 @@ class RegistryError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+        self.note = ""  # what else happened, for a person: e.g. where a tag points after a failed removal
 
 
 class RegistryUnreachable(RegistryError):
@@ -630,13 +631,14 @@ class RegistryClient:
             if exc.code not in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", ""):
                 raise
 
-    def remove_tag(self, repository: str, tag: str, mode: str) -> None:
+    def remove_tag(self, repository: str, tag: str, mode: str, digest: str = "") -> None:
         """Remove one tag and nothing else, whatever other tags share its digest.
 
         'native' (3.x): DELETE by tag. 'throwaway' (2.x, which deletes only by digest, taking every tag on the
         digest along): point the tag at a tiny manifest of its own, unique by a random annotation, then delete
         that manifest's digest, which only this tag now points to. The caller checks first that the tag still
-        points where the person saw it."""
+        points to `digest`; should the second write fail, the tag is put back on `digest`, and the error
+        says whether that worked."""
         _reference(tag)
         if DIGEST_RE.match(tag):
             raise ValueError("remove_tag takes a tag name, not a digest.")
@@ -647,6 +649,7 @@ class RegistryClient:
                 if exc.code not in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", ""):
                     raise
             return
+        original = self.manifest_bytes(repository, digest) if digest else None
         empty = self.upload_blob(repository, EMPTY_JSON, EMPTY_MEDIA_TYPE)
         throwaway = {
             "schemaVersion": 2,
@@ -656,8 +659,31 @@ class RegistryClient:
             "annotations": {THROWAWAY_ANNOTATION: secrets.token_hex(16)},
         }
         body = json.dumps(throwaway, separators=(",", ":"), sort_keys=True).encode()
-        digest = self.put_manifest(repository, tag, body, OCI_MANIFEST)
-        self.delete_manifest(repository, digest)
+        placeholder = self.put_manifest(repository, tag, body, OCI_MANIFEST)
+        try:
+            self.delete_manifest(repository, placeholder)
+        except RegistryError as exc:
+            if original is None:
+                raise
+            try:
+                self.put_manifest(repository, tag, *original)
+            except RegistryError:
+                exc.note = f"The tag now points to an empty placeholder ({placeholder}): push it again."
+                raise exc from None
+            exc.note = "The tag was put back on its image."
+            raise
+
+    def manifest_bytes(self, repository: str, digest: str) -> tuple[bytes, str]:
+        """A manifest's exact bytes and media type, by digest (to push it again unchanged)."""
+        response = self.request(
+            "GET",
+            f"/v2/{_name(repository)}/manifests/{_reference(digest)}",
+            headers={"Accept": MANIFEST_ACCEPT},
+            limit=MAX_MANIFEST_BYTES,
+        )
+        if sha256_digest(response.content) != digest:
+            raise MalformedResponse(f"The manifest of {repository} does not match its digest {digest}.")
+        return response.content, response.headers.get("Content-Type", "")
 
     # -- cache --
 
