@@ -107,15 +107,15 @@ def fill(client: RegistryClient) -> Fixtures:
     )
 
 
-def fill_big_repository(client: RegistryClient) -> dict[str, datetime]:
+def fill_big_repository(client: RegistryClient, repository: str = "big/many") -> dict[str, datetime]:
     """1,500 tags, each its own image, created in an order unrelated to the tag names."""
     minutes = list(range(BIG_TAG_COUNT))
     random.Random(7).shuffle(minutes)
     created = {f"build-{n}": BASE_TIME + timedelta(minutes=minute) for n, minute in enumerate(minutes)}
-    shared = client.upload_blob("big/many", layer({"etc/os-release": "ID=big\n"}), LAYER_TYPE)
+    shared = client.upload_blob(repository, layer({"etc/os-release": "ID=big\n"}), LAYER_TYPE)
 
     def push(tag: str) -> None:
-        push_config_image(client, "big/many", tag, created[tag], shared, {"build": tag})
+        push_config_image(client, repository, tag, created[tag], shared, {"build": tag})
 
     # Three requests a tag instead of push_image's six keeps the session start short.
     client.map(push, list(created))
