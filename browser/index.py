@@ -293,6 +293,10 @@ def record_push(client: RegistryClient, registry: Registry, repository: str, tag
             row.save(update_fields=["manifest", "pushed_at", "last_seen"])
 
 
+def forget_tag(registry: Registry, repository: str, tag: str) -> None:
+    Tag.objects.filter(repository__registry=registry, repository__name=repository, name=tag).delete()
+
+
 def record_delete(client: RegistryClient, registry: Registry, repository: str, digest: str, tag: str = "") -> int:
     """Apply a delete event. Deleting a manifest takes every tag on it along, deleting a tag (v3) only
     that tag; an event doesn't say which happened, so each tag it may concern is asked about again."""

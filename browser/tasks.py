@@ -26,14 +26,19 @@ def sync_repository(name: str) -> int:
 
 @task
 def apply_push(repository: str, tag: str, digest: str, timestamp: str = "") -> None:
-    """A tag was pushed: index its digest if new and point the tag at it."""
+    """A tag was pushed: index its digest if new and point the tag at it. Events arrive late and out of
+    order, so the tag is asked about first (one HEAD): a tag deleted or moved since is recorded as it is now,
+    not as the event says."""
+    client, registry = get_client(), index.current_registry()
     try:
-        index.record_push(
-            get_client(), index.current_registry(), repository, tag, digest, parse_datetime(timestamp or "")
-        )
+        current = index.resolve_or_none(client, repository, tag)
+        if current is None:
+            index.forget_tag(registry, repository, tag)
+            return
+        pushed_at = parse_datetime(timestamp or "") if current == digest else None
+        index.record_push(client, registry, repository, tag, current, pushed_at)
     except RegistryError:
-        # The event may be stale (the tag moved or vanished since): a sync of the repository sorts it out.
-        index.sync_repository(get_client(), index.current_registry(), repository)
+        index.sync_repository(client, registry, repository)
 
 
 @task

@@ -230,7 +230,7 @@ def test_delete_one_tag_then_a_selection_with_confirmation(live_server, chromium
         expect(page.locator("#selection-bar")).to_contain_text("2 tags selected")
         page.get_by_role("button", name="Review and delete…").click()
         expect(page.get_by_role("heading", name="2 tags will be deleted")).to_be_visible()
-        page.get_by_role("button", name="Delete 2 tags").click()
+        page.get_by_role("button", name="Delete 2 tags").first.click()
         expect(page.locator("#job-progress")).to_contain_text("Finished")
         expect(page.locator("#job-results tbody tr")).to_have_count(2)
         page.screenshot(path="/tmp/delete_job.png", full_page=True)

@@ -166,3 +166,23 @@ def test_an_impossible_timestamp_is_dropped_not_a_500(client, settings):
     assert event_time({"timestamp": "2026-13-40T10:00:00Z"}) is None
     assert event_time({"timestamp": "2026-01-02T03:04:05"}).tzinfo is not None
     assert event_time({}) is None
+
+
+def test_a_late_push_event_does_not_bring_back_a_deleted_or_moved_tag(own):
+    """Events arrive late: the push of a tag deleted or moved since is applied as the registry is now."""
+    from browser import index, tasks
+    from browser.localregistry import ImageSpec, push_image
+    from browser.models import Tag
+
+    _local, client, registry = own
+    first = push_image(client, "late/app", "gone", ImageSpec(layers=[{"a": "1"}])).digest
+    push_image(client, "late/app", "moved", ImageSpec(layers=[{"a": "1"}]))
+    second = push_image(client, "late/app", "moved", ImageSpec(layers=[{"a": "2"}])).digest
+    index.sync_repository(client, registry, "late/app")
+    client.remove_tag("late/app", "gone", "throwaway", first)
+
+    tasks.apply_push.enqueue("late/app", "gone", first)
+    tasks.apply_push.enqueue("late/app", "moved", first)
+
+    tags = dict(Tag.objects.filter(repository__name="late/app").values_list("name", "manifest__digest"))
+    assert tags == {"moved": second}

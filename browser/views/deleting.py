@@ -253,15 +253,18 @@ def job_detail(request, job_id):
     job = visible_job(request, job_id)
     context = {"job": job}
     if job.status == DeleteJob.DRAFT:
-        context["plan"] = deletion.plan(job.registry, [deletion.Choice(*row) for row in job.selection])
-        context["refusal"] = registry_refusal(job.registry)
+        plan = deletion.plan(job.registry, [deletion.Choice(*row) for row in job.selection])
+        # Tags removed alone first (the ones worth a second look), then in natural order.
+        steps = sorted(plan.steps, key=lambda step: (step.deletes_manifest, images.natural_key(step.tags[0])))
+        context["plan"], context["refusal"] = plan, registry_refusal(job.registry)
+        context["steps"] = Paginator(steps, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
     else:
         rows = job_results(job)
         context["results"] = Paginator(rows, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
         counts = Counter(row["outcome"] for row in rows)
         context["outcomes"] = {outcome.replace("-", "_"): counts[outcome] for outcome in OUTCOMES}
-    if request.htmx and request.htmx.target == "job-progress":
-        return render(request, "browser/delete_job.html#progress", context)
+    if request.htmx and request.htmx.target in ("job-progress", "preview-steps"):
+        return render(request, f"browser/delete_job.html#{request.htmx.target.replace('-', '_')}", context)
     return render(request, "browser/delete_job.html", context)
 
 
