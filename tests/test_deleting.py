@@ -292,3 +292,36 @@ def test_tag_names_from_the_registry_are_escaped_on_the_job_page(own, client_for
     )
     page = client_for(auth.MAINTAINER).get(reverse("browser-delete-job", args=[job.pk])).content.decode()
     assert XSS not in page and "&lt;script&gt;" in page
+
+
+def test_htmx_polls_a_running_job_and_pages_a_preview(shop, client_for):
+    _client, registry, digests = shop
+    running = DeleteJob.objects.create(
+        registry=registry,
+        kind=DeleteJob.TAGS,
+        requested_by="maintainer-user",
+        status=DeleteJob.RUNNING,
+        selection=[["team/app", "t2", digests["t2"]]],
+        total=1,
+        repository="team/app",
+    )
+    browser = client_for(auth.MAINTAINER)
+    poll = browser.get(
+        reverse("browser-delete-job", args=[running.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-progress"
+    )
+    body = poll.content.decode()
+    assert poll.status_code == 200 and body.lstrip().startswith('<section class="card" id="job-progress"')
+    assert 'hx-trigger="every 1s"' in body and "Reading the registry" in body
+    draft = DeleteJob.objects.create(
+        registry=registry,
+        kind=DeleteJob.TAGS,
+        requested_by="maintainer-user",
+        status=DeleteJob.DRAFT,
+        selection=[["team/app", "t2", digests["t2"]]],
+        total=1,
+        repository="team/app",
+    )
+    page = browser.get(
+        reverse("browser-delete-job", args=[draft.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="preview-steps"
+    )
+    assert page.status_code == 200 and page.content.decode().lstrip().startswith('<div id="preview-steps">')

@@ -263,8 +263,9 @@ def job_detail(request, job_id):
         context["results"] = Paginator(rows, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
         counts = Counter(row["outcome"] for row in rows)
         context["outcomes"] = {outcome.replace("-", "_"): counts[outcome] for outcome in OUTCOMES}
-    if request.htmx and request.htmx.target in ("job-progress", "preview-steps"):
-        return render(request, f"browser/delete_job.html#{request.htmx.target.replace('-', '_')}", context)
+    partial = {"job-progress": "progress", "preview-steps": "preview_steps"}.get(request.htmx.target or "")
+    if request.htmx and partial:  # htmx polling the progress, or paging the preview
+        return render(request, f"browser/delete_job.html#{partial}", context)
     return render(request, "browser/delete_job.html", context)
 
 
