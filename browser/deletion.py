@@ -263,28 +263,13 @@ def run(job: DeleteJob, client: RegistryClient, choose=None) -> DeleteJob:
 
 
 def record_untouched(job: DeleteJob, work: Plan) -> None:
+    """Entries for the chosen tags the plan leaves out: gone already (done), or moved (left alone)."""
+    moved = _("Left alone: the tag now points to %(digest)s, not to the image that was chosen.")
+    outcomes = [(choice, AuditEntry.DONE, _("Already gone from the registry.")) for choice in work.gone]
+    outcomes += [(choice, AuditEntry.SKIPPED, moved % {"digest": now[:19]}) for choice, now in work.moved]
     entries = [
-        entry(
-            job,
-            AuditEntry.REMOVE_TAG,
-            choice.repository,
-            [choice.tag],
-            choice.digest,
-            AuditEntry.DONE,
-            _("Already gone from the registry."),
-        )
-        for choice in work.gone
-    ] + [
-        entry(
-            job,
-            AuditEntry.REMOVE_TAG,
-            choice.repository,
-            [choice.tag],
-            choice.digest,
-            AuditEntry.SKIPPED,
-            _("Left alone: the tag now points to %(digest)s, not to the image that was chosen.") % {"digest": now[:19]},
-        )
-        for choice, now in work.moved
+        entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], choice.digest, outcome, message)
+        for choice, outcome, message in outcomes
     ]
     AuditEntry.objects.bulk_create(entries)
     DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries))

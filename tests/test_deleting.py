@@ -41,6 +41,20 @@ def shop(own):
     return client, registry, digests
 
 
+def job_for(registry, digests: dict[str, str], status: str, user: str = "maintainer-user") -> DeleteJob:
+    """A job for t2 as the pages would have made it."""
+    selection = [["team/app", "t2", digests["t2"]]]
+    return DeleteJob.objects.create(
+        registry=registry,
+        kind=DeleteJob.TAGS,
+        requested_by=user,
+        status=status,
+        selection=selection,
+        total=1,
+        repository="team/app",
+    )
+
+
 MUTATIONS = [
     ("browser-tag-delete", ["team/app", "t1"]),
     ("browser-selection", ["team/app"]),
@@ -73,15 +87,7 @@ def test_changes_are_post_only(shop, client_for, url_name):
 
 def test_confirming_is_post_only_and_needs_csrf(shop, client_for, django_user_model):
     client, registry, digests = shop
-    job = DeleteJob.objects.create(
-        registry=registry,
-        kind=DeleteJob.TAGS,
-        requested_by="maintainer-user",
-        status=DeleteJob.DRAFT,
-        selection=[["team/app", "t2", digests["t2"]]],
-        total=1,
-        repository="team/app",
-    )
+    job = job_for(registry, digests, DeleteJob.DRAFT)
     browser = client_for(auth.MAINTAINER)
     assert browser.get(reverse("browser-delete-confirm", args=[job.pk])).status_code == 405
     strict = Client(enforce_csrf_checks=True)
@@ -212,14 +218,7 @@ def test_a_bad_filter_changes_nothing(shop, client_for):
 
 def test_someone_elses_draft_is_not_found(shop, client_for):
     _client, registry, digests = shop
-    job = DeleteJob.objects.create(
-        registry=registry,
-        kind=DeleteJob.TAGS,
-        requested_by="someone-else",
-        status=DeleteJob.DRAFT,
-        selection=[["team/app", "t2", digests["t2"]]],
-        total=1,
-    )
+    job = job_for(registry, digests, DeleteJob.DRAFT, user="someone-else")
     browser = client_for(auth.MAINTAINER)
     assert browser.get(reverse("browser-delete-job", args=[job.pk])).status_code == 404
     assert browser.post(reverse("browser-delete-confirm", args=[job.pk])).status_code == 404
@@ -296,15 +295,7 @@ def test_tag_names_from_the_registry_are_escaped_on_the_job_page(own, client_for
 
 def test_htmx_polls_a_running_job_and_pages_a_preview(shop, client_for):
     _client, registry, digests = shop
-    running = DeleteJob.objects.create(
-        registry=registry,
-        kind=DeleteJob.TAGS,
-        requested_by="maintainer-user",
-        status=DeleteJob.RUNNING,
-        selection=[["team/app", "t2", digests["t2"]]],
-        total=1,
-        repository="team/app",
-    )
+    running = job_for(registry, digests, DeleteJob.RUNNING)
     browser = client_for(auth.MAINTAINER)
     poll = browser.get(
         reverse("browser-delete-job", args=[running.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-progress"
@@ -312,15 +303,7 @@ def test_htmx_polls_a_running_job_and_pages_a_preview(shop, client_for):
     body = poll.content.decode()
     assert poll.status_code == 200 and body.lstrip().startswith('<section class="card" id="job-progress"')
     assert 'hx-trigger="every 1s"' in body and "Reading the registry" in body
-    draft = DeleteJob.objects.create(
-        registry=registry,
-        kind=DeleteJob.TAGS,
-        requested_by="maintainer-user",
-        status=DeleteJob.DRAFT,
-        selection=[["team/app", "t2", digests["t2"]]],
-        total=1,
-        repository="team/app",
-    )
+    draft = job_for(registry, digests, DeleteJob.DRAFT)
     page = browser.get(
         reverse("browser-delete-job", args=[draft.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="preview-steps"
     )

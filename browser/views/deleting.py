@@ -156,6 +156,12 @@ def tag_delete(request, name, tag):
     return render(request, "browser/tag_delete.html", context)
 
 
+def new_job(request, registry, name: str, kind: str, choices: list[deletion.Choice], **fields) -> DeleteJob:
+    """A delete job asked for by this request's user, from this request's address."""
+    user, address = request.user.username, auth.client_address(request)
+    return deletion.create_job(registry, kind, choices, user=user, address=address, repository=name, **fields)
+
+
 def start_tag_delete(request, registry, name, tag):
     digest = request.POST.get("digest", "")
     if not DIGEST_RE.match(digest) or not registry.repositories.filter(name=name).exists():
@@ -167,9 +173,7 @@ def start_tag_delete(request, registry, name, tag):
     else:
         tags, kind = [tag], DeleteJob.TAG
     choices = [deletion.Choice(name, each, digest) for each in tags]
-    job = deletion.create_job(
-        registry, kind, choices, user=request.user.username, address=auth.client_address(request), repository=name
-    )
+    job = new_job(request, registry, name, kind, choices)
     tasks.run_delete_job.enqueue(job.pk)
     return redirect("browser-delete-job", job.pk)
 
@@ -189,15 +193,7 @@ def selection_preview(request, name):
         registry.repositories.get(name=name).tags.filter(name__in=tags).values_list("name", "manifest__digest")
     )
     choices = [deletion.Choice(name, tag, digest) for tag, digest in digests.items()]
-    job = deletion.create_job(
-        registry,
-        DeleteJob.TAGS,
-        choices,
-        user=request.user.username,
-        address=auth.client_address(request),
-        repository=name,
-        status=DeleteJob.DRAFT,
-    )
+    job = new_job(request, registry, name, DeleteJob.TAGS, choices, status=DeleteJob.DRAFT)
     return redirect("browser-delete-job", job.pk)
 
 
@@ -212,14 +208,7 @@ def repository_delete(request, name):
     error = ""
     if request.method == "POST":
         if request.POST.get("confirm_name", "").strip() == name:
-            job = deletion.create_job(
-                registry,
-                DeleteJob.REPOSITORY,
-                choices,
-                user=request.user.username,
-                address=auth.client_address(request),
-                repository=name,
-            )
+            job = new_job(request, registry, name, DeleteJob.REPOSITORY, choices)
             tasks.run_delete_job.enqueue(job.pk)
             return redirect("browser-delete-job", job.pk)
         error = _("Type the repository's name exactly to confirm.")
