@@ -5,7 +5,8 @@ its own in it. An example is a random graph of tags sharing digests: 1-6 distinc
 own over one shared layer), 1-10 tags on them (so some images have several tags, some none), up to two
 multi-platform indexes over a pool of three platform images (so two indexes may share a platform image, or be
 the same index), each index with one or two tags, and sometimes a platform image tagged on its own. Then some
-tags are deleted through a DeleteJob: a random subset (bulk), one random tag, or every tag of one digest.
+tags are deleted through a DeleteJob: a random subset (bulk), one random tag, every tag of one digest, or
+the tags a random retention policy does not keep.
 
 What must hold, asked of the registry itself and never of the index:
 - the tags left are exactly the tags there were minus the chosen ones;
@@ -22,15 +23,17 @@ The job runs as the dashboard runs it: manifest deletes on the client's threads,
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from browser import deletion, index
+from browser import deletion, index, retention
 from browser.localregistry import ImageSpec, layer, push_index
-from browser.models import AuditEntry, DeleteJob
+from browser.models import AuditEntry, DeleteJob, RetentionPolicy, Tag
 from browser.registry import DOCKER_CONFIG, DOCKER_MANIFEST, MANIFEST_ACCEPT, NotFound, RegistryClient
 
 LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -244,3 +247,46 @@ def test_deleting_an_image_removes_all_its_tags_and_nothing_else(own, graph, dat
     digest = data.draw(st.sampled_from(sorted(set(pushed.before.values()))), label="digest")
     chosen = {tag for tag, pointed in pushed.before.items() if pointed == digest}
     check(own, pushed, chosen, delete(own, pushed, chosen, DeleteJob.IMAGE))
+
+
+@settings(max_examples=10, **SETTINGS)
+@given(graph=graphs(), data=st.data())
+def test_a_retention_run_deletes_exactly_the_tags_its_rules_do_not_keep(own, graph, data):
+    """Harbor's semantics, computed here independently: keep the tags of the newest N images (an image's push
+    time is its latest tag's), the tags matching the keep pattern, and the protected ones; delete the rest."""
+    _, client, registry = own
+    pushed = push_graph(client, graph)
+    index.sync_repository(client, registry, pushed.repository)
+    order = data.draw(st.permutations(sorted(pushed.before)), label="push order")
+    now = timezone.now()
+    pushed_at = {tag: now - timedelta(hours=len(order) - n) for n, tag in enumerate(order)}
+    for tag, when in pushed_at.items():
+        Tag.objects.filter(repository__name=pushed.repository, name=tag).update(pushed_at=when)
+    keep_newest = data.draw(st.integers(0, 3), label="keep newest") or None
+    keep_regex = data.draw(st.sampled_from(["", "^img-1", "-0$", "^plat-"]), label="keep")
+    protect_regex = data.draw(st.sampled_from(["", "^idx-"]), label="protect")
+    keep_newest = keep_newest or (None if keep_regex else 1)  # a policy needs a retain rule
+    policy = RetentionPolicy.objects.create(
+        registry=registry,
+        repositories=pushed.repository,
+        keep_newest=keep_newest,
+        keep_regex=keep_regex,
+        protect_regex=protect_regex,
+    )
+
+    latest: dict[str, datetime] = {}
+    for tag, digest in pushed.before.items():
+        latest[digest] = max(latest.get(digest, pushed_at[tag]), pushed_at[tag])
+    newest = set(sorted(latest, key=latest.get, reverse=True)[: keep_newest or 0])
+    patterns = [pattern for pattern in (keep_regex, protect_regex) if pattern]
+    kept = {
+        tag
+        for tag, digest in pushed.before.items()
+        if digest in newest or any(re.search(pattern, tag) for pattern in patterns)
+    }
+    chosen = set(pushed.before) - kept
+
+    job = DeleteJob.objects.create(
+        registry=registry, kind=DeleteJob.RETENTION, policy=policy, requested_by="t", status=DeleteJob.QUEUED
+    )
+    check(own, pushed, chosen, deletion.run(job, client, retention.chooser(policy)))
