@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.13 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := docker-registry apache2-utils chromium redis-server
+DEBIAN_PACKAGES := docker-registry apache2-utils chromium redis-server docker.io
 
 .PHONY: run test test-postgres lint format bench bench-index bench-cleanup system-packages postgres-packages
 
@@ -28,7 +28,8 @@ test-postgres: $(BIN)/.installed system-packages postgres-packages
 
 # The suite runs against a real registry, a real Chromium and a real Redis from Debian's packages.
 system-packages:
-	@command -v docker-registry >/dev/null && command -v chromium >/dev/null && command -v redis-server >/dev/null || \
+	@command -v docker-registry >/dev/null && command -v chromium >/dev/null && command -v redis-server >/dev/null && \
+		{ command -v dockerd || test -x /usr/sbin/dockerd; } >/dev/null || \
 		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }
 
 postgres-packages:

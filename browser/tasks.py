@@ -6,10 +6,13 @@ same code runs in the database backend's worker, in RQ's, or immediately in test
 
 from django.tasks import task
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
-from browser import deletion, index, retention
-from browser.models import DeleteJob, SyncRun
+from browser import collection, deletion, index, retention
+from browser.models import DeleteJob, GcRun, SyncRun
 from browser.registry import RegistryError, get_client
+
+DELETE_WAIT_FOR_GC_SECONDS = 3600  # a delete queued during a garbage collection starts after it
 
 
 @task
@@ -60,5 +63,18 @@ def run_delete_job(job_id: int) -> str:
     job = DeleteJob.objects.select_related("registry", "policy").get(pk=job_id)
     if job.status != DeleteJob.QUEUED:  # delivered twice, or cancelled
         return job.status
+    if not collection.wait_for_collection(job.registry, limit=DELETE_WAIT_FOR_GC_SECONDS):
+        job.status, job.error = DeleteJob.FAILED, _("Garbage collection was still running after an hour.")
+        job.save(update_fields=["status", "error"])
+        return job.status
     choose = retention.chooser(job.policy) if job.kind == DeleteJob.RETENTION and job.policy else None
     return deletion.run(job, get_client(), choose).status
+
+
+@task
+def collect_garbage(run_id: int) -> str:
+    """A garbage collection (dry or real) through the bridge; returns its final status."""
+    run = GcRun.objects.select_related("registry").get(pk=run_id)
+    if run.status != GcRun.QUEUED:
+        return run.status
+    return collection.run(run).status

@@ -305,3 +305,26 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"urllib3": {"level": "WARNING"}},
 }
+
+# --- Garbage collection bridge ----------------------------------------------------------------
+# How the dashboard runs `registry garbage-collect` next to the registry (browser/bridge.py): docker = exec in
+# the container REGISTRY_CONTAINER through the Docker Engine at DOCKER_HOST (read by the Docker SDK itself; that
+# socket is root on its host), local = the registry binary on this host, none = nothing runs and the dashboard
+# shows the command to run by hand.
+GC_BRIDGE = env_str("GC_BRIDGE", "none")
+if GC_BRIDGE not in ("docker", "local", "none"):
+    raise ImproperlyConfigured(f"GC_BRIDGE={GC_BRIDGE!r} must be docker, local or none.")
+REGISTRY_CONTAINER = env_str("REGISTRY_CONTAINER", "registry")
+# Paths as the registry process sees them (inside its container for docker).
+REGISTRY_CONFIG_PATH = env_str("REGISTRY_CONFIG_PATH", "/etc/docker/registry/config.yml")
+REGISTRY_STORAGE_PATH = env_str("REGISTRY_STORAGE_PATH", "/var/lib/registry")
+# Empty: /bin/registry for docker (as in registry:2), /usr/bin/docker-registry for local (Debian's package).
+REGISTRY_BINARY = env_str("REGISTRY_BINARY")
+# Seconds one command may run; then it is killed (in the container, by `timeout`) and reported as timed out.
+GC_TIME_LIMIT = int(env_number("GC_TIME_LIMIT", 3600, minimum=1))
+# Garbage collection by the scheduler (sync_registry --every): off, daily or weekly.
+GC_SCHEDULE = env_str("GC_SCHEDULE", "off")
+if GC_SCHEDULE not in ("off", "daily", "weekly"):
+    raise ImproperlyConfigured(f"GC_SCHEDULE={GC_SCHEDULE!r} must be off, daily or weekly.")
+# The registry's disk is flagged (home page, garbage collection page) from this share of it used.
+GC_DISK_WARN_PERCENT = env_number("GC_DISK_WARN_PERCENT", 80, minimum=1)

@@ -5,6 +5,7 @@ from django.views.i18n import set_language
 from browser.views import (
     accounts,
     audit,
+    collection,
     deleting,
     health,
     home,
@@ -32,6 +33,10 @@ urlpatterns = [
     path("deletes/<int:job_id>/", deleting.job_detail, name="browser-delete-job"),
     path("deletes/<int:job_id>/confirm/", deleting.job_confirm, name="browser-delete-confirm"),
     path("audit/", audit.audit_log, name="browser-audit"),
+    path("gc/", collection.gc_overview, name="browser-gc"),
+    path("gc/dry-run/", collection.gc_dry_run, name="browser-gc-dry-run"),
+    path("gc/<int:run_id>/", collection.gc_run_detail, name="browser-gc-run"),
+    path("gc/<int:run_id>/collect/", collection.gc_collect, name="browser-gc-collect"),
     path("audit.csv", audit.audit_csv, name="browser-audit-csv"),
     path("retention/", retention.policy_list, name="browser-retention"),
     path("retention/<int:policy_id>/", retention.policy_edit, name="browser-retention-edit"),

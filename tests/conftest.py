@@ -21,6 +21,8 @@ from browser.localregistry import (
 )
 from browser.registry import RegistryClient, reset_client
 
+pytest_plugins = ["tests.docker_engine"]
+
 LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 SERVICE_USER, SERVICE_PASSWORD = "dashboard", "service-secret"

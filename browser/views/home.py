@@ -3,7 +3,7 @@ from django.core.cache import cache
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from browser import images, index
+from browser import collection, images, index
 from browser.middleware import explain
 from browser.models import Tag
 from browser.registry import RegistryError, get_client
@@ -34,4 +34,5 @@ def home(request):
     context["unindexed_repositories"] = repositories.filter(synced_at__isnull=True).count()
     context["largest"] = repositories.filter(tag_count__gt=0).order_by("-tag_count", "name")[:5]
     context["registry"], context["run"] = registry, registry.sync_runs.order_by("-started_at").first()
+    context["volume"] = collection.volume()
     return render(request, "browser/home.html", context, status=status)

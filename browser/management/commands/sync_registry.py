@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from browser import index, retention, tasks
+from browser import collection, index, retention, tasks
 from browser.models import SyncRun
 from browser.registry import RegistryError, get_client
 
@@ -49,7 +49,14 @@ class Command(BaseCommand):
         while True:
             tasks.start_reconcile()
             self.queue_retention()
+            self.queue_collection()
             time.sleep(interval)
+
+    def queue_collection(self) -> None:
+        try:
+            collection.queue_due(index.current_registry())  # GC_SCHEDULE: off unless set
+        except Exception:
+            logger.exception("Queuing a scheduled garbage collection failed")
 
     def queue_retention(self) -> None:
         try:

@@ -1,0 +1,311 @@
+"""Garbage collection, run safely through the bridge (browser/bridge.py).
+
+The registry frees no disk space when a manifest is deleted; its `garbage-collect` command does, and it has
+no HTTP API. Run while a push is under way it can delete the layers being pushed, so a real run:
+1. waits for delete jobs to finish (and delete jobs wait for it: see wait_for_collection);
+2. switches the registry to read-only and checks that an upload is refused;
+3. runs `garbage-collect` with the registry's own config, its output streamed to the run's log;
+4. switches the registry back, which also restarts it: its blob-descriptor cache would still list the
+   deleted blobs, and a later re-push of one could look fine and fail to pull;
+5. measures the storage's size before and after.
+A dry run only does 3. `--delete-untagged` deletes the untagged platform images of multi-platform images on
+2.x: it is offered on 3.x only, with a warning. One run at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from browser import bridge
+from browser.models import Blob, DeleteJob, GcRun, Registry
+from browser.registry import ReadOnly, RegistryClient, RegistryError, get_client
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_RE = re.compile(r"(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion")
+ELIGIBLE_RE = re.compile(r"blob eligible for deletion: (sha256:[0-9a-f]{64})")
+# An empty registry has no repositories folder yet: the command fails with this, and there is nothing to do.
+EMPTY_MARK = "Path not found: /docker/registry/v2/repositories"
+LOG_FLUSH_SECONDS = 0.5
+WAIT_POLL_SECONDS = 1.0
+USAGE_CACHE_SECONDS = 60
+PROBE_REPOSITORY = "registry-ui/read-only-probe"
+
+
+class Busy(Exception):
+    """Another collection is queued or running."""
+
+
+@dataclass
+class Summary:
+    """What `garbage-collect` printed: its summary line and the blobs it found (or deleted)."""
+
+    marked: int | None = None
+    blobs: int | None = None
+    manifests: int | None = None
+    eligible: list[str] = field(default_factory=list)
+    empty: bool = False  # an empty registry: nothing to collect
+
+    @property
+    def complete(self) -> bool:
+        """Success needs the summary line: an unknown flag makes the command exit 0 without collecting."""
+        return self.empty or self.marked is not None
+
+
+def parse(output: str) -> Summary:
+    summary = Summary(eligible=ELIGIBLE_RE.findall(output), empty=EMPTY_MARK in output)
+    if match := SUMMARY_RE.search(output):
+        summary.marked, summary.blobs, summary.manifests = map(int, match.groups())
+    if summary.empty:
+        summary.marked, summary.blobs, summary.manifests = 0, 0, 0
+    return summary
+
+
+def command(dry_run: bool, delete_untagged: bool) -> list[str]:
+    args = ["garbage-collect"]
+    if dry_run:
+        args.append("--dry-run")
+    if delete_untagged:
+        args.append("--delete-untagged")
+    return [*args, settings.REGISTRY_CONFIG_PATH]
+
+
+def estimate(eligible: list[str]) -> int:
+    """Bytes of the eligible blobs the index knows (layers and configs of manifests it has seen)."""
+    sizes = 0
+    for start in range(0, len(eligible), 500):
+        sizes += sum(Blob.objects.filter(digest__in=eligible[start : start + 500]).values_list("size", flat=True))
+    return sizes
+
+
+def may_delete_untagged(registry: Registry) -> bool:
+    """Only distribution 3.x (which deletes tags natively) keeps multi-platform images whole with it."""
+    return registry.tag_delete == "native"
+
+
+# --- Starting ---------------------------------------------------------------------------------
+
+
+def active(registry: Registry) -> GcRun | None:
+    return registry.gc_runs.filter(status__in=[GcRun.QUEUED, GcRun.RUNNING]).order_by("created_at").first()
+
+
+def start(registry: Registry, *, dry_run: bool, user: str, address: str = "", preview: GcRun | None = None,
+          delete_untagged: bool = False) -> GcRun:  # fmt: skip
+    """Queue a run; Busy when one is queued or running already."""
+    from browser import tasks  # tasks imports this module
+
+    if delete_untagged and not may_delete_untagged(registry):
+        raise ValueError("--delete-untagged is never used on distribution 2.x")
+    with transaction.atomic():
+        if active(registry):
+            raise Busy(_("A garbage collection is already queued or running."))
+        run = GcRun.objects.create(
+            registry=registry,
+            dry_run=dry_run,
+            delete_untagged=delete_untagged,
+            preview=preview,
+            requested_by=user,
+            address=address,
+        )
+    tasks.collect_garbage.enqueue(run.pk)
+    return run
+
+
+# --- Running ----------------------------------------------------------------------------------
+
+
+class LogWriter:
+    """Collects output lines from the bridge's thread and writes them to the run at most every
+    LOG_FLUSH_SECONDS, so the page's poll shows the log growing."""
+
+    def __init__(self, run: GcRun) -> None:
+        self.run, self.lines, self.lock, self.flushed = run, [], threading.Lock(), 0.0
+
+    def __call__(self, line: str) -> None:
+        with self.lock:
+            self.lines.append(line.rstrip("\n"))
+        if time.monotonic() - self.flushed > LOG_FLUSH_SECONDS:
+            self.flush()
+
+    def note(self, text: str) -> None:
+        self(f"# {text}")
+
+    def flush(self) -> None:
+        with self.lock:
+            text = "\n".join(self.lines)
+            self.flushed = time.monotonic()
+        GcRun.objects.filter(pk=self.run.pk).update(log=text)
+        self.run.log = text
+
+
+def run(gc: GcRun, client: RegistryClient | None = None) -> GcRun:
+    """Carry out a queued run (in a task). Whatever happens, the registry is left writable and the run's
+    outcome is written down."""
+    client = client or get_client()
+    log = LogWriter(gc)
+    gc.status, gc.started_at = GcRun.RUNNING, timezone.now()
+    gc.save(update_fields=["status", "started_at"])
+    read_only = False
+    try:
+        if not gc.dry_run:
+            wait_for_deletes(gc.registry, log)
+        gc.used_before = storage_bytes(log)
+        if not gc.dry_run:
+            log.note(_("Switching the registry to read-only."))
+            bridge.restart_registry(read_only=True)
+            read_only = True
+            verify_read_only(client)
+            log.note(_("Uploads are refused: collecting."))
+        result = bridge.run_registry(command(gc.dry_run, gc.delete_untagged), on_line=log)
+        record(gc, result, log)
+    except (bridge.BridgeError, RegistryError, Busy) as exc:
+        gc.status, gc.error = GcRun.FAILED, getattr(exc, "message", str(exc))
+        log.note(gc.error)
+    finally:
+        if read_only:
+            restore(gc, log)
+        if not gc.dry_run:
+            gc.used_after = storage_bytes(log)
+        log.flush()
+        gc.finished_at = timezone.now()
+        gc.save()
+    return gc
+
+
+def record(gc: GcRun, result: bridge.Result, log: LogWriter) -> None:
+    summary = parse(result.output)
+    gc.exit_code = result.exit_code
+    gc.blobs_marked, gc.blobs_eligible, gc.manifests_eligible = summary.marked, summary.blobs, summary.manifests
+    gc.bytes_estimate = estimate(summary.eligible)
+    if result.timed_out:
+        gc.status = GcRun.FAILED
+        gc.error = _("Stopped after %(seconds)s seconds (GC_TIME_LIMIT).") % {"seconds": settings.GC_TIME_LIMIT}
+    elif summary.empty:
+        gc.status = GcRun.DONE
+        log.note(_("The registry is empty: nothing to collect."))
+    elif result.exit_code == 0 and summary.complete:
+        gc.status = GcRun.DONE
+    else:
+        gc.status = GcRun.FAILED
+        gc.error = _("garbage-collect exited with code %(code)s without its summary line.") % {"code": result.exit_code}
+
+
+def restore(gc: GcRun, log: LogWriter) -> None:
+    """Back to writable (a restart, which also empties the registry's blob cache)."""
+    try:
+        bridge.restart_registry(read_only=False)
+        log.note(_("The registry is writable again (restarted)."))
+    except bridge.BridgeError as exc:
+        gc.status = GcRun.FAILED
+        gc.error = _("The registry could not be switched back to writable: %(error)s") % {"error": exc.message}
+        log.note(gc.error)
+        logger.error("GC %s: registry left read-only: %s", gc.pk, exc.message)
+
+
+def verify_read_only(client: RegistryClient) -> None:
+    """An upload must be refused before collecting; an upload that starts means the switch did not work."""
+    try:
+        client.request("POST", f"/v2/{PROBE_REPOSITORY}/blobs/uploads/")
+    except ReadOnly:
+        return
+    raise bridge.BridgeError(_("The registry still accepts uploads after the switch to read-only: not collecting."))
+
+
+def storage_bytes(log: LogWriter) -> int | None:
+    try:
+        return bridge.disk_usage().storage_bytes
+    except bridge.BridgeError as exc:
+        log.note(_("Storage size not measured: %(error)s") % {"error": exc.message})
+        return None
+
+
+def wait_for_deletes(registry: Registry, log: LogWriter, limit: float = 600) -> None:
+    """A real run starts only once no delete job is running (they change what the registry holds)."""
+    deadline = time.monotonic() + limit
+    noted = False
+    while registry.delete_jobs.filter(status=DeleteJob.RUNNING).exists():
+        if not noted:
+            log.note(_("Waiting for a delete to finish."))
+            noted = True
+        if time.monotonic() > deadline:
+            raise Busy(_("A delete kept running for %(minutes)d minutes: not collecting.") % {"minutes": limit // 60})
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def wait_for_collection(registry: Registry, limit: float) -> bool:
+    """Delete jobs call this before they start: True once no real collection is running."""
+    deadline = time.monotonic() + limit
+    while registry.gc_runs.filter(status=GcRun.RUNNING, dry_run=False).exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(WAIT_POLL_SECONDS)
+    return True
+
+
+# --- The volume -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Volume:
+    usage: bridge.Usage | None
+    error: str = ""
+
+    @property
+    def used_percent(self) -> float | None:
+        if not self.usage or not self.usage.total_bytes:
+            return None
+        return 100 * self.usage.used_bytes / self.usage.total_bytes
+
+    @property
+    def warn_percent(self) -> float:
+        return settings.GC_DISK_WARN_PERCENT
+
+    @property
+    def warning(self) -> bool:
+        return self.used_percent is not None and self.used_percent >= self.warn_percent
+
+
+def volume() -> Volume:
+    """The registry storage's disk, cached for a minute (each reading is an exec in the container)."""
+    if settings.GC_BRIDGE == "none":
+        return Volume(None, "")
+    cached = cache.get("registry-volume")
+    if cached is None:
+        try:
+            cached = Volume(bridge.disk_usage())
+        except bridge.BridgeError as exc:
+            cached = Volume(None, exc.message)
+        cache.set("registry-volume", cached, USAGE_CACHE_SECONDS)
+    return cached
+
+
+# --- Schedule ---------------------------------------------------------------------------------
+
+SCHEDULE_SECONDS = {"daily": 86400, "weekly": 7 * 86400}
+
+
+def queue_due(registry: Registry, now=None) -> GcRun | None:
+    """The scheduler's tick: a real run when GC_SCHEDULE says one is due (off by default)."""
+    interval = SCHEDULE_SECONDS.get(settings.GC_SCHEDULE)
+    if interval is None or settings.GC_BRIDGE == "none":
+        return None
+    now = now or timezone.now()
+    last = registry.gc_runs.filter(dry_run=False).order_by("-created_at").first()
+    if last and now - last.created_at < timedelta(seconds=interval):
+        return None
+    try:
+        return start(registry, dry_run=False, user="schedule")
+    except Busy:
+        return None

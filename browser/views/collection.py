@@ -1,0 +1,98 @@
+"""Garbage collection pages, for admins: the volume, a dry run and its preview, the confirmed run with its live
+log, and the history. The work itself is browser/collection.py's, in a task."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from browser import auth, bridge, collection, index
+from browser.models import GcRun
+
+RUNS_PER_PAGE = 25
+PREVIEW_MAX_AGE_SECONDS = 3600  # a dry run older than this must be done again before collecting
+
+
+@require_GET
+@auth.role_required(auth.ADMIN)
+def gc_overview(request):
+    """The volume, the buttons, and every past run."""
+    registry = index.current_registry()
+    runs = Paginator(registry.gc_runs.order_by("-created_at"), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "volume": collection.volume(),
+        "runs": runs,
+        "active": collection.active(registry),
+        "bridge": settings.GC_BRIDGE,
+        "manual_dry_run": bridge.manual_command(collection.command(dry_run=True, delete_untagged=False)),
+        "manual_run": bridge.manual_command(collection.command(dry_run=False, delete_untagged=False)),
+        "may_delete_untagged": collection.may_delete_untagged(registry),
+    }
+    return render(request, "browser/gc.html", context)
+
+
+@require_POST
+@auth.role_required(auth.ADMIN)
+def gc_dry_run(request):
+    """Start a dry run: it lists what a real run would delete, and changes nothing."""
+    registry = index.current_registry()
+    if settings.GC_BRIDGE == "none":
+        messages.error(request, _("No bridge is configured (GC_BRIDGE=none): run the command shown by hand."))
+        return redirect("browser-gc")
+    untagged = request.POST.get("delete_untagged") == "on" and collection.may_delete_untagged(registry)
+    try:
+        run = collection.start(
+            registry, dry_run=True, user=request.user.username, address=auth.client_address(request),
+            delete_untagged=untagged,
+        )  # fmt: skip
+    except collection.Busy as exc:
+        messages.error(request, str(exc))
+        return redirect("browser-gc")
+    return redirect("browser-gc-run", run.pk)
+
+
+@require_GET
+@auth.role_required(auth.ADMIN)
+def gc_run_detail(request, run_id):
+    """A run's log (polled by htmx while it runs) and outcome; a finished dry run offers to collect."""
+    run = get_object_or_404(GcRun, pk=run_id)
+    context = {"run": run, "collectable": collectable(run), "max_age_minutes": PREVIEW_MAX_AGE_SECONDS // 60}
+    if request.htmx and request.htmx.target == "gc-run":
+        return render(request, "browser/gc_run.html#run", context)
+    return render(request, "browser/gc_run.html", context)
+
+
+def collectable(run: GcRun) -> bool:
+    """A real run may follow this dry run: it finished well, found something, is recent and is the latest."""
+    latest = run.registry.gc_runs.filter(dry_run=True).order_by("-created_at").first()
+    age = (timezone.now() - run.finished_at).total_seconds() if run.finished_at else None
+    return bool(
+        run.dry_run
+        and run.status == GcRun.DONE
+        and age is not None
+        and age < PREVIEW_MAX_AGE_SECONDS
+        and latest == run
+        and (run.blobs_eligible or run.manifests_eligible)
+    )
+
+
+@require_POST
+@auth.role_required(auth.ADMIN)
+def gc_collect(request, run_id):
+    """Confirm a dry run's preview: the real run, with the same options."""
+    preview = get_object_or_404(GcRun, pk=run_id)
+    if not collectable(preview):
+        messages.error(request, _("Run a new dry run first: this preview is not the latest, or is too old."))
+        return redirect("browser-gc")
+    try:
+        run = collection.start(
+            preview.registry, dry_run=False, user=request.user.username, address=auth.client_address(request),
+            preview=preview, delete_untagged=preview.delete_untagged,
+        )  # fmt: skip
+    except collection.Busy as exc:
+        messages.error(request, str(exc))
+        return redirect("browser-gc")
+    return redirect("browser-gc-run", run.pk)

@@ -1,0 +1,212 @@
+"""Garbage collection from the dashboard, against a real Docker Engine and a registry container built from the
+Debian registry binary (tests/docker_engine.py): dry run, preview, confirmed run with the registry read-only,
+bytes freed on the volume against the estimate, every kept image still pulling; an empty registry; deletes
+waiting for a collection; the time limit; a misconfigured bridge; roles; the command-line entry point."""
+
+import random
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from browser import auth, bridge, collection, deletion, index, tasks
+from browser.localregistry import ImageSpec, push_image
+from browser.models import DeleteJob, GcRun
+from browser.registry import NotFound, RegistryClient, reset_client, sha256_digest
+from tests.docker_engine import registry_config
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LAYER_BYTES = 300_000
+
+
+def image(name: str) -> ImageSpec:
+    """A shared base layer and one layer of incompressible bytes of its own, so deleting it frees about
+    LAYER_BYTES."""
+    return ImageSpec(
+        layers=[{"etc/os-release": "ID=gc\n"}, {f"app/{name}": random.Random(name).randbytes(LAYER_BYTES)}]
+    )
+
+
+@pytest.fixture
+def gc_registry(settings, monkeypatch, dockerd, registry_container, db):
+    """The dashboard pointed at a registry container of the test's own, with the docker bridge."""
+    monkeypatch.setenv("DOCKER_HOST", dockerd)
+    settings.GC_BRIDGE, settings.REGISTRY_CONTAINER, settings.REGISTRY_BINARY = "docker", registry_container.name, ""
+    settings.REGISTRY_URL = registry_container.url
+    settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = registry_container.username, registry_container.password
+    settings.REGISTRY_STORAGE_PATH, settings.GC_TIME_LIMIT = "/var/lib/registry", 60
+    reset_client()
+    client = registry_container.client()
+    return registry_container, client, index.current_registry()
+
+
+def pulls(client: RegistryClient, repository: str, tag: str) -> None:
+    manifest = client.manifest(repository, tag)
+    for blob in manifest.blobs:
+        body = client.request("GET", f"/v2/{repository}/blobs/{blob.digest}").content
+        assert sha256_digest(body) == blob.digest
+
+
+def fill_and_delete(client, registry) -> dict[str, str]:
+    """Four images; two of them deleted through a delete job. Returns the kept tags' digests."""
+    digests = {tag: push_image(client, "team/app", tag, image(tag)).digest for tag in ["a", "b", "c", "d"]}
+    index.sync_repository(client, registry, "team/app")
+    choices = [deletion.Choice("team/app", tag, digests[tag]) for tag in ["a", "b"]]
+    job = deletion.run(deletion.create_job(registry, DeleteJob.TAGS, choices, user="t", address=""), client)
+    assert job.status == DeleteJob.DONE and job.failed == 0
+    return {tag: digests[tag] for tag in ["c", "d"]}
+
+
+def test_dry_run_preview_confirm_then_the_volume_shrinks_by_the_estimate(gc_registry, client_for):
+    container, client, registry = gc_registry
+    kept = fill_and_delete(client, registry)
+    browser = client_for(auth.ADMIN)
+
+    response = browser.post(reverse("browser-gc-dry-run"))
+    preview = GcRun.objects.get(dry_run=True)
+    assert response.url == reverse("browser-gc-run", args=[preview.pk])
+    assert preview.status == GcRun.DONE and preview.exit_code == 0
+    assert preview.blobs_eligible >= 4 and preview.manifests_eligible >= 0  # 2 layers, 2 configs (+ manifests)
+    assert 2 * LAYER_BYTES <= preview.bytes_estimate < 2 * LAYER_BYTES + 20_000
+    page = browser.get(response.url).content.decode()
+    assert "Collect now" in page and "blob eligible for deletion" in page
+
+    response = browser.post(reverse("browser-gc-collect", args=[preview.pk]))
+    run = GcRun.objects.get(dry_run=False)
+    assert run.status == GcRun.DONE, (run.error, run.log)
+    assert "Uploads are refused" in run.log and "writable again" in run.log
+    # The volume's usage (du of the storage folder) dropped by what the preview said, within du's 4 KB blocks
+    # and the manifests' own small files.
+    assert abs(run.bytes_freed - preview.bytes_estimate) < 64 * 1024, (run.bytes_freed, preview.bytes_estimate)
+    for tag in kept:
+        pulls(client, "team/app", tag)
+    push_image(client, "team/app", "after", image("after"))  # writable again
+    pulls(client, "team/app", "after")
+    history = browser.get(reverse("browser-gc")).content.decode()
+    assert history.count(reverse("browser-gc-run", args=[run.pk])) == 1
+
+
+def test_an_empty_registry_has_nothing_to_collect(gc_registry, client_for):
+    browser = client_for(auth.ADMIN)
+    browser.post(reverse("browser-gc-dry-run"))
+    run = GcRun.objects.get()
+    assert run.status == GcRun.DONE and run.blobs_eligible == 0
+    page = browser.get(reverse("browser-gc-run", args=[run.pk])).content.decode()
+    assert "Nothing to collect" in page and "Collect now" not in page
+
+
+def test_a_delete_waits_while_a_collection_runs(gc_registry, monkeypatch):
+    _container, client, registry = gc_registry
+    digest = push_image(client, "team/app", "x", image("x")).digest
+    index.sync_repository(client, registry, "team/app")
+    running = GcRun.objects.create(registry=registry, dry_run=False, requested_by="t", status=GcRun.RUNNING)
+    monkeypatch.setattr(collection, "WAIT_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(tasks, "DELETE_WAIT_FOR_GC_SECONDS", 0.3)
+
+    refused = deletion.create_job(
+        registry, DeleteJob.TAG, [deletion.Choice("team/app", "x", digest)], user="t", address=""
+    )
+    tasks.run_delete_job.enqueue(refused.pk)
+    refused.refresh_from_db()
+    assert refused.status == DeleteJob.FAILED and "still running" in refused.error
+    assert client.resolve("team/app", "x") == digest
+
+    monkeypatch.setattr(tasks, "DELETE_WAIT_FOR_GC_SECONDS", 10)
+    finish = threading.Timer(0.5, lambda: GcRun.objects.filter(pk=running.pk).update(status=GcRun.DONE))
+    finish.start()
+    began = time.monotonic()
+    waited = deletion.create_job(
+        registry, DeleteJob.TAG, [deletion.Choice("team/app", "x", digest)], user="t", address=""
+    )
+    tasks.run_delete_job.enqueue(waited.pk)
+    waited.refresh_from_db()
+    assert waited.status == DeleteJob.DONE and time.monotonic() - began >= 0.4
+    with pytest.raises(NotFound):
+        client.resolve("team/app", "x")
+
+
+def test_one_collection_at_a_time(gc_registry, client_for):
+    _container, _client, registry = gc_registry
+    GcRun.objects.create(registry=registry, dry_run=True, requested_by="t", status=GcRun.RUNNING)
+    with pytest.raises(collection.Busy):
+        collection.start(registry, dry_run=True, user="t")
+    response = client_for(auth.ADMIN).post(reverse("browser-gc-dry-run"), follow=True)
+    assert "already queued or running" in response.content.decode()
+    assert GcRun.objects.count() == 1
+
+
+def test_the_time_limit_stops_a_run_and_the_registry_is_writable_after(gc_registry, settings, monkeypatch):
+    """A command that never ends (the registry binary serving another port, in the real container) in place of
+    garbage-collect, with a one-second limit."""
+    container, client, registry = gc_registry
+    (container.etc / "slow.yml").write_text(registry_config(container.port + 1))
+    monkeypatch.setattr(collection, "command", lambda *_: ["serve", "/etc/docker/registry/slow.yml"])
+    settings.GC_TIME_LIMIT = 1
+    run = collection.run(GcRun.objects.create(registry=registry, dry_run=False, requested_by="t"))
+    assert run.status == GcRun.FAILED and "GC_TIME_LIMIT" in run.error
+    push_image(client, "team/app", "after", image("after"))
+
+
+def test_a_missing_container_fails_the_run_with_the_setting_to_fix(gc_registry, settings):
+    _container, _client, registry = gc_registry
+    settings.REGISTRY_CONTAINER = "no-such-registry"
+    run = collection.run(GcRun.objects.create(registry=registry, dry_run=True, requested_by="t"))
+    assert run.status == GcRun.FAILED and "REGISTRY_CONTAINER" in run.error
+
+
+def test_delete_untagged_is_never_used_on_2x(gc_registry, client_for):
+    _container, client, registry = gc_registry
+    deletion.delete_mode(client, registry)  # 2.8: throwaway
+    with pytest.raises(ValueError):
+        collection.start(registry, dry_run=True, user="t", delete_untagged=True)
+    client_for(auth.ADMIN).post(reverse("browser-gc-dry-run"), {"delete_untagged": "on"})
+    run = GcRun.objects.get()
+    assert run.delete_untagged is False and "--delete-untagged" not in run.log
+
+
+def test_the_command_line_runs_a_dry_run(gc_registry, capsys):
+    _container, client, registry = gc_registry
+    fill_and_delete(client, registry)
+    call_command("registry_gc", "--dry-run")
+    out = capsys.readouterr().out
+    assert "blobs marked" in out and "done:" in out
+    assert GcRun.objects.get().requested_by == "cli"
+
+
+def test_a_daily_schedule_queues_one_run_a_day(gc_registry, settings):
+    _container, _client, registry = gc_registry
+    settings.GC_SCHEDULE = "off"
+    assert collection.queue_due(registry) is None
+    settings.GC_SCHEDULE = "daily"
+    first = collection.queue_due(registry)
+    assert first is not None and not first.dry_run
+    assert collection.queue_due(registry) is None
+
+
+@pytest.mark.parametrize("role", [auth.VIEWER, auth.MAINTAINER])
+def test_only_admins_see_and_start_garbage_collection(client_for, role, settings):
+    settings.GC_BRIDGE = "none"
+    browser = client_for(role)
+    assert browser.get(reverse("browser-gc")).status_code == 403
+    assert browser.post(reverse("browser-gc-dry-run")).status_code == 403
+    assert reverse("browser-gc") not in browser.get(reverse("browser-home")).content.decode()
+    assert GcRun.objects.count() == 0
+
+
+def test_without_a_bridge_the_page_shows_the_commands(client_for, settings):
+    settings.GC_BRIDGE, settings.REGISTRY_CONTAINER, settings.REGISTRY_BINARY = "none", "registry", ""
+    browser = client_for(auth.ADMIN)
+    page = browser.get(reverse("browser-gc")).content.decode()
+    assert "docker exec registry /bin/registry garbage-collect --dry-run /etc/docker/registry/config.yml" in page
+    assert browser.get(reverse("browser-gc-dry-run")).status_code == 405
+    response = browser.post(reverse("browser-gc-dry-run"), follow=True)
+    assert "GC_BRIDGE=none" in response.content.decode() and GcRun.objects.count() == 0
+
+
+def test_the_home_page_shows_the_registry_disk(gc_registry, client_for, settings):
+    settings.GC_DISK_WARN_PERCENT = 1  # any real disk is fuller than that
+    page = client_for(auth.ADMIN).get(reverse("browser-home")).content.decode()
+    assert 'id="volume"' in page and "filling up" in page and bridge.disk_usage().total_bytes > 0
