@@ -264,9 +264,10 @@ class Volume:
 
     @property
     def used_percent(self) -> float | None:
-        if not self.usage or not self.usage.total_bytes:
+        # As df's "Use%": of the space ordinary users can have (blocks reserved for root are not in "free").
+        if not self.usage or not (self.usage.used_bytes + self.usage.free_bytes):
             return None
-        return 100 * self.usage.used_bytes / self.usage.total_bytes
+        return 100 * self.usage.used_bytes / (self.usage.used_bytes + self.usage.free_bytes)
 
     @property
     def warn_percent(self) -> float:

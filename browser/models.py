@@ -291,6 +291,12 @@ class GcRun(models.Model):
         return self.status in (self.DONE, self.FAILED)
 
     @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
     def bytes_freed(self) -> int | None:
         if self.used_before is None or self.used_after is None:
             return None

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from browser import auth, bridge, collection, deletion, index, tasks
-from browser.localregistry import ImageSpec, push_image
+from browser.localregistry import ImageSpec, free_port, push_image
 from browser.models import DeleteJob, GcRun
 from browser.registry import NotFound, RegistryClient, reset_client, sha256_digest
 from tests.docker_engine import registry_config
@@ -142,7 +142,7 @@ def test_the_time_limit_stops_a_run_and_the_registry_is_writable_after(gc_regist
     """A command that never ends (the registry binary serving another port, in the real container) in place of
     garbage-collect, with a one-second limit."""
     container, client, registry = gc_registry
-    (container.etc / "slow.yml").write_text(registry_config(container.port + 1))
+    (container.etc / "slow.yml").write_text(registry_config(free_port()))
     monkeypatch.setattr(collection, "command", lambda *_: ["serve", "/etc/docker/registry/slow.yml"])
     settings.GC_TIME_LIMIT = 1
     run = collection.run(GcRun.objects.create(registry=registry, dry_run=False, requested_by="t"))
