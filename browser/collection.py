@@ -14,12 +14,14 @@ A dry run only does 3. `--delete-untagged` deletes the untagged platform images 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core.cache import cache
@@ -162,11 +164,12 @@ def run(gc: GcRun, client: RegistryClient | None = None) -> GcRun:
         if not gc.dry_run:
             wait_for_deletes(gc.registry, log)
         gc.used_before = storage_bytes(log)
-        if not gc.dry_run:
+        if not gc.dry_run and bridge.backend() == "docker":
             log.note(_("Switching the registry to read-only."))
             bridge.restart_registry(read_only=True)
             read_only = True
-            verify_read_only(client)
+        if not gc.dry_run:
+            verify_read_only(client, gc.registry)  # with the local bridge, the registry's owner switched it
             log.note(_("Uploads are refused: collecting."))
         result = bridge.run_registry(command(gc.dry_run, gc.delete_untagged), on_line=log)
         record(gc, result, log)
@@ -176,6 +179,9 @@ def run(gc: GcRun, client: RegistryClient | None = None) -> GcRun:
     finally:
         if read_only:
             restore(gc, log)
+        elif not gc.dry_run and gc.status == GcRun.DONE:
+            log.note(_("Now switch the registry back to writable and restart it (its blob cache still lists the "
+                       "deleted blobs)."))  # fmt: skip
         if not gc.dry_run:
             gc.used_after = storage_bytes(log)
         log.flush()
@@ -214,13 +220,25 @@ def restore(gc: GcRun, log: LogWriter) -> None:
         logger.error("GC %s: registry left read-only: %s", gc.pk, exc.message)
 
 
-def verify_read_only(client: RegistryClient) -> None:
-    """An upload must be refused before collecting; an upload that starts means the switch did not work."""
+def verify_read_only(client: RegistryClient, registry: Registry) -> None:
+    """An upload must be refused before collecting; an upload that starts means the registry is writable (it
+    is cancelled at once, in a repository that exists already, so the probe leaves nothing behind)."""
+    existing = registry.repositories.order_by("name").values_list("name", flat=True).first()
     try:
-        client.request("POST", f"/v2/{PROBE_REPOSITORY}/blobs/uploads/")
+        started = client.request("POST", f"/v2/{existing or PROBE_REPOSITORY}/blobs/uploads/")
     except ReadOnly:
         return
-    raise bridge.BridgeError(_("The registry still accepts uploads after the switch to read-only: not collecting."))
+    with contextlib.suppress(RegistryError):
+        client.request("DELETE", urljoin(client.url + "/", started.headers.get("Location", "")))
+    if bridge.backend() == "docker":
+        raise bridge.BridgeError(_("The registry still accepts uploads after the switch to read-only: not collecting."))
+    raise bridge.BridgeError(
+        _(
+            "The registry accepts uploads: switch it to read-only first (storage.maintenance.readonly.enabled: true "
+            "in its config, or REGISTRY_STORAGE_MAINTENANCE_READONLY='{\"enabled\":true}', then restart it). "
+            "Not collecting."
+        )
+    )
 
 
 def storage_bytes(log: LogWriter) -> int | None:

@@ -210,3 +210,26 @@ def test_the_home_page_shows_the_registry_disk(gc_registry, client_for, settings
     settings.GC_DISK_WARN_PERCENT = 1  # any real disk is fuller than that
     page = client_for(auth.ADMIN).get(reverse("browser-home")).content.decode()
     assert 'id="volume"' in page and "filling up" in page and bridge.disk_usage().total_bytes > 0
+
+
+def test_the_local_bridge_collects_only_once_the_owner_made_the_registry_read_only(own, settings):
+    """With GC_BRIDGE=local the dashboard cannot restart the registry: it checks that uploads are refused
+    (the registry's owner switched it), collects, and says to switch back and restart."""
+    local, client, registry = own
+    settings.GC_BRIDGE, settings.REGISTRY_BINARY, settings.GC_TIME_LIMIT = "local", "", 60
+    settings.REGISTRY_CONFIG_PATH, settings.REGISTRY_STORAGE_PATH = str(local.config_path), str(local.root / "data")
+    kept = fill_and_delete(client, registry)
+
+    refused = collection.run(GcRun.objects.create(registry=registry, dry_run=False, requested_by="t"))
+    assert refused.status == GcRun.FAILED and "switch it to read-only first" in refused.error
+    assert refused.exit_code is None and "marking" not in refused.log  # garbage-collect never ran
+    assert refused.used_after >= refused.used_before
+
+    local.restart(readonly=True)
+    run = collection.run(GcRun.objects.create(registry=registry, dry_run=False, requested_by="t"))
+    assert run.status == GcRun.DONE, (run.error, run.log)
+    assert run.blobs_eligible >= 4 and run.bytes_freed >= 2 * LAYER_BYTES
+    assert "switch the registry back to writable and restart it" in run.log
+    local.restart(readonly=False)
+    for tag in kept:
+        pulls(client, "team/app", tag)
