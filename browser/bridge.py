@@ -283,7 +283,9 @@ def _local_run(command: list[str], on_line: Callable[[str], None] | None) -> Res
     limit = settings.GC_TIME_LIMIT
     started = time.monotonic()
     try:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_child_env()
+        )
     except OSError as exc:
         raise BridgeMisconfigured(
             f"Cannot run {command[0]} on this host: {exc.strerror}. "
@@ -305,6 +307,13 @@ def _local_run(command: list[str], on_line: Callable[[str], None] | None) -> Res
     if not ended:
         return Result(exit_code=None, output=_joined(lines), timed_out=True, seconds=seconds)
     return Result(exit_code=process.returncode, output=_joined(lines), timed_out=False, seconds=seconds)
+
+
+def _child_env() -> dict[str, str]:
+    """The registry binary's environment: PATH and the locale only. It reads every REGISTRY_* variable as a
+    config override (the dashboard's REGISTRY_URL or REGISTRY_STORAGE_PATH would break its config), and the
+    dashboard's secrets have no business in another program's environment."""
+    return {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "TZ") if name in os.environ}
 
 
 def _joined(lines: list[str]) -> str:

@@ -364,3 +364,14 @@ def test_docker_sdk_module_is_only_imported_by_the_bridge():
         if re.search(r"^\s*(import docker|from docker)", path.read_text(), re.MULTILINE)
     ]
     assert users == [Path(bridge.__file__)]
+
+
+def test_the_local_binary_does_not_see_the_dashboards_environment(local_bridge, monkeypatch):
+    """The registry reads every REGISTRY_* variable as a config override: the dashboard's own settings (set in
+    its environment, as `make run` and deployments do) must not reach it, and nor must its secrets."""
+    monkeypatch.setenv("REGISTRY_STORAGE_PATH", "/var/lib/registry")
+    monkeypatch.setenv("REGISTRY_URL", "http://127.0.0.1:5000")
+    monkeypatch.setenv("REGISTRY_PASSWORD", "service-secret")
+    result = bridge.run_registry(["garbage-collect", "--dry-run", str(local_bridge.config_path)])
+    assert result.exit_code == 0 and SUMMARY.search(result.output), result.output
+    assert "Ignoring unrecognized environment variable" not in result.output

@@ -156,4 +156,12 @@ class Command(BaseCommand):
             "REGISTRY_NOTIFICATIONS_SECRET_FILE": str(secret_file),
             "DASHBOARD_ADMINS": ",".join(filter(None, [os.environ.get("DASHBOARD_ADMINS", ""), "admin"])),
         }
+        if localregistry.registry_command() and "GC_BRIDGE" not in os.environ:
+            # The demo registry is a process of this host: garbage collection runs its binary on its files.
+            env |= {
+                "GC_BRIDGE": "local",
+                "REGISTRY_BINARY": localregistry.registry_command()[0],
+                "REGISTRY_CONFIG_PATH": str(registry.config_path),
+                "REGISTRY_STORAGE_PATH": str(root / "data"),
+            }
         return registry, env
