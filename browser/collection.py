@@ -195,6 +195,8 @@ def record(gc: GcRun, result: bridge.Result, log: LogWriter) -> None:
     gc.exit_code = result.exit_code
     gc.blobs_marked, gc.blobs_eligible, gc.manifests_eligible = summary.marked, summary.blobs, summary.manifests
     gc.bytes_estimate = estimate(summary.eligible)
+    if not gc.dry_run and result.exit_code == 0 and summary.complete:
+        forget_blobs(summary.eligible)  # after the estimate: its sizes come from those rows
     if result.timed_out:
         gc.status = GcRun.FAILED
         gc.error = _("Stopped after %(seconds)s seconds (GC_TIME_LIMIT).") % {"seconds": settings.GC_TIME_LIMIT}
@@ -206,6 +208,12 @@ def record(gc: GcRun, result: bridge.Result, log: LogWriter) -> None:
     else:
         gc.status = GcRun.FAILED
         gc.error = _("garbage-collect exited with code %(code)s without its summary line.") % {"code": result.exit_code}
+
+
+def forget_blobs(deleted: list[str]) -> None:
+    """Drop the index's rows of blobs the collection deleted and no indexed manifest uses."""
+    for start in range(0, len(deleted), 500):
+        Blob.objects.filter(digest__in=deleted[start : start + 500], manifests__isnull=True).delete()
 
 
 def restore(gc: GcRun, log: LogWriter) -> None:

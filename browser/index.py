@@ -268,7 +268,8 @@ def prune_manifests() -> int:
     reachable_indexes = Manifest.objects.filter(tags__isnull=False, is_index=True)
     orphans = Manifest.objects.filter(tags__isnull=True).exclude(index_links__index__in=reachable_indexes)
     count, _ = orphans.delete()
-    Blob.objects.filter(manifests__isnull=True).delete()
+    # Blob rows stay: a digest's size never changes, and the garbage collection's preview needs the sizes of
+    # the blobs of deleted images. browser/collection.py drops them once a collection has deleted the blobs.
     return count
 
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from browser import auth, bridge, collection, deletion, index, tasks
 from browser.localregistry import ImageSpec, free_port, push_image
-from browser.models import DeleteJob, GcRun
+from browser.models import Blob, DeleteJob, GcRun
 from browser.registry import NotFound, RegistryClient, reset_client, sha256_digest
 from tests.docker_engine import registry_config
 
@@ -63,6 +63,7 @@ def fill_and_delete(client, registry) -> dict[str, str]:
 def test_dry_run_preview_confirm_then_the_volume_shrinks_by_the_estimate(gc_registry, client_for):
     container, client, registry = gc_registry
     kept = fill_and_delete(client, registry)
+    index.reconcile(client, registry)  # prunes the deleted images' rows: their blobs' sizes must stay known
     browser = client_for(auth.ADMIN)
 
     response = browser.post(reverse("browser-gc-dry-run"))
@@ -83,6 +84,7 @@ def test_dry_run_preview_confirm_then_the_volume_shrinks_by_the_estimate(gc_regi
     assert abs(run.bytes_freed - preview.bytes_estimate) < 64 * 1024, (run.bytes_freed, preview.bytes_estimate)
     for tag in kept:
         pulls(client, "team/app", tag)
+    assert not Blob.objects.filter(digest__in=collection.parse(run.log).eligible).exists()  # forgotten once gone
     push_image(client, "team/app", "after", image("after"))  # writable again
     pulls(client, "team/app", "after")
     history = browser.get(reverse("browser-gc")).content.decode()

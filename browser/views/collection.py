@@ -59,7 +59,7 @@ def gc_dry_run(request):
 def gc_run_detail(request, run_id):
     """A run's log (polled by htmx while it runs) and outcome; a finished dry run offers to collect."""
     run = get_object_or_404(GcRun, pk=run_id)
-    context = {"run": run, "collectable": collectable(run), "max_age_minutes": PREVIEW_MAX_AGE_SECONDS // 60}
+    context = {"run": run, "collectable": collectable(run), "switches_read_only": settings.GC_BRIDGE == "docker"}
     if request.htmx and request.htmx.target == "gc-run":
         return render(request, "browser/gc_run.html#run", context)
     return render(request, "browser/gc_run.html", context)
