@@ -89,6 +89,22 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def wait_until_answers(url: str, seconds: float = 15, process: subprocess.Popen | None = None) -> None:
+    """Wait until a registry answers /v2/ (an exited `process` stops the wait at once)."""
+    deadline = time.monotonic() + seconds
+    client = RegistryClient(url, connect_timeout=0.5, read_timeout=1)
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"The registry exited with code {process.returncode}; see its log.")
+        try:
+            client.check_credentials("-", "-")
+            return
+        except RegistryError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def add_user(htpasswd: Path, username: str, password: str, cost: int = 10) -> None:
     """Add (or replace) a bcrypt entry, as `htpasswd -B` does."""
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost)).decode()
@@ -153,18 +169,7 @@ class LocalRegistry:
         return self
 
     def wait_ready(self, seconds: float = 15) -> None:
-        deadline = time.monotonic() + seconds
-        client = RegistryClient(self.url, connect_timeout=0.5, read_timeout=1)
-        while True:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"The registry exited with code {self.process.returncode}; see its log.")
-            try:
-                client.check_credentials("-", "-")
-                return
-            except RegistryError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_until_answers(self.url, seconds, self.process)
 
     def restart(self, **changes) -> None:
         """Stop, change settings (delete_enabled=…, readonly=…), start again on the same port and data."""

@@ -31,8 +31,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from browser.localregistry import CONFIG_TEMPLATE, add_user, free_port
-from browser.registry import RegistryClient, RegistryError
+from browser.localregistry import CONFIG_TEMPLATE, add_user, free_port, wait_until_answers
+from browser.registry import RegistryClient
 
 IMAGE = "registry-ui-test/registry:2"
 REGISTRY_SOURCE = "/usr/bin/docker-registry"
@@ -86,19 +86,6 @@ def registry_config(port: int) -> str:
         readonly="false",
         notifications="",
     )
-
-
-def wait_until_answers(url: str, seconds: float = 20) -> None:
-    client = RegistryClient(url, connect_timeout=0.5, read_timeout=1)
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            client.check_credentials("-", "-")
-            return
-        except RegistryError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 # --- dockerd --------------------------------------------------------------------------------
@@ -265,7 +252,7 @@ def start_registry(
         labels={TEST_LABEL: label},
         **options,
     )
-    wait_until_answers(found.url)
+    wait_until_answers(found.url, 20)
     return found
 
 
