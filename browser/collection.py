@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from browser import bridge
-from browser.models import Blob, DeleteJob, GcRun, Registry
+from browser.models import AuditEntry, Blob, DeleteJob, GcRun, Registry
 from browser.registry import ReadOnly, RegistryClient, RegistryError, get_client
 
 logger = logging.getLogger(__name__)
@@ -187,7 +187,21 @@ def run(gc: GcRun, client: RegistryClient | None = None) -> GcRun:
         log.flush()
         gc.finished_at = timezone.now()
         gc.save()
+        if not gc.dry_run:
+            audit(gc)
     return gc
+
+
+def audit(gc: GcRun) -> None:
+    """A real collection goes to the audit log beside the deletes it frees."""
+    AuditEntry.objects.create(
+        user=gc.requested_by,
+        address=gc.address,
+        action=AuditEntry.GARBAGE_COLLECTION,
+        outcome=AuditEntry.DONE if gc.status == GcRun.DONE else AuditEntry.FAILED,
+        message=gc.error or _("%(blobs)s blobs deleted.") % {"blobs": gc.blobs_eligible},
+        bytes=max(gc.bytes_freed or 0, 0),
+    )
 
 
 def record(gc: GcRun, result: bridge.Result, log: LogWriter) -> None:

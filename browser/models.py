@@ -205,7 +205,16 @@ class AuditEntry(models.Model):
     # Actions: untagging one tag, deleting a manifest (and so its tags), a repository delete, retention rules.
     REMOVE_TAG, DELETE_MANIFEST, DELETE_REPOSITORY = "remove-tag", "delete-manifest", "delete-repository"
     RETENTION_RUN, RULE_CHANGE, REGISTRY_DELETE = "retention-run", "retention-rule", "registry-delete"
-    ACTIONS = [REMOVE_TAG, DELETE_MANIFEST, DELETE_REPOSITORY, RETENTION_RUN, RULE_CHANGE, REGISTRY_DELETE]
+    GARBAGE_COLLECTION = "garbage-collection"
+    ACTIONS = [
+        REMOVE_TAG,
+        DELETE_MANIFEST,
+        DELETE_REPOSITORY,
+        RETENTION_RUN,
+        RULE_CHANGE,
+        REGISTRY_DELETE,
+        GARBAGE_COLLECTION,
+    ]
     DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 
     timestamp = models.DateTimeField(default=timezone.now, db_index=True)

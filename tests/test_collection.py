@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from browser import auth, bridge, collection, deletion, index, tasks
 from browser.localregistry import ImageSpec, free_port, push_image
-from browser.models import Blob, DeleteJob, GcRun
+from browser.models import AuditEntry, Blob, DeleteJob, GcRun
 from browser.registry import NotFound, RegistryClient, reset_client, sha256_digest
 from tests.docker_engine import registry_config
 
@@ -85,6 +85,8 @@ def test_dry_run_preview_confirm_then_the_volume_shrinks_by_the_estimate(gc_regi
     for tag in kept:
         pulls(client, "team/app", tag)
     assert not Blob.objects.filter(digest__in=collection.parse(run.log).eligible).exists()  # forgotten once gone
+    entry = AuditEntry.objects.get(action=AuditEntry.GARBAGE_COLLECTION)
+    assert (entry.user, entry.outcome, entry.bytes) == ("admin-user", AuditEntry.DONE, run.bytes_freed)
     push_image(client, "team/app", "after", image("after"))  # writable again
     pulls(client, "team/app", "after")
     history = browser.get(reverse("browser-gc")).content.decode()

@@ -30,6 +30,7 @@ ACTION_LABELS = {
     AuditEntry.RETENTION_RUN: gettext_lazy("Retention run"),
     AuditEntry.RULE_CHANGE: gettext_lazy("Change retention rule"),
     AuditEntry.REGISTRY_DELETE: gettext_lazy("Delete seen by the registry"),
+    AuditEntry.GARBAGE_COLLECTION: gettext_lazy("Garbage collection"),
 }
 SOURCE_LABELS = {
     AuditEntry.DASHBOARD: pgettext_lazy("audit source", "dashboard"),
