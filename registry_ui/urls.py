@@ -37,6 +37,7 @@ urlpatterns = [
     path("gc/dry-run/", collection.gc_dry_run, name="browser-gc-dry-run"),
     path("gc/<int:run_id>/", collection.gc_run_detail, name="browser-gc-run"),
     path("gc/<int:run_id>/collect/", collection.gc_collect, name="browser-gc-collect"),
+    path("gc/<int:run_id>/log.txt", collection.gc_run_log, name="browser-gc-log"),
     path("audit.csv", audit.audit_csv, name="browser-audit-csv"),
     path("retention/", retention.policy_list, name="browser-retention"),
     path("retention/<int:policy_id>/", retention.policy_edit, name="browser-retention-edit"),

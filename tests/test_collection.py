@@ -237,3 +237,33 @@ def test_the_local_bridge_collects_only_once_the_owner_made_the_registry_read_on
     local.restart(readonly=False)
     for tag in kept:
         pulls(client, "team/app", tag)
+
+
+def test_htmx_polls_a_running_collection(client_for, db):
+    registry = index.current_registry()
+    run = GcRun.objects.create(
+        registry=registry, dry_run=False, requested_by="t", status=GcRun.RUNNING, log="# Switching the registry"
+    )
+    browser = client_for(auth.ADMIN)
+    poll = browser.get(reverse("browser-gc-run", args=[run.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="gc-run")
+    body = poll.content.decode()
+    assert poll.status_code == 200 and body.lstrip().startswith('<div id="gc-run"')
+    assert 'hx-trigger="every 1s"' in body and "# Switching the registry" in body
+    run.status = GcRun.DONE
+    run.save()
+    body = browser.get(reverse("browser-gc-run", args=[run.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="gc-run")
+    assert "hx-trigger" not in body.content.decode()  # finished: the polling stops
+
+
+def test_a_long_log_shows_its_end_and_downloads_whole(client_for, db, monkeypatch):
+    from browser.views import collection as views
+
+    monkeypatch.setattr(views, "LOG_LINES_SHOWN", 3)
+    log = "\n".join(f"line {n} <b>" for n in range(10))
+    run = GcRun.objects.create(registry=index.current_registry(), requested_by="t", status=GcRun.DONE, log=log)
+    browser = client_for(auth.ADMIN)
+    page = browser.get(reverse("browser-gc-run", args=[run.pk])).content.decode()
+    assert "line 9 &lt;b&gt;" in page and "line 6 " not in page and "7 earlier lines" in page
+    download = browser.get(reverse("browser-gc-log", args=[run.pk]))
+    assert download["Content-Type"].startswith("text/plain") and download.content.decode() == log
+    assert client_for(auth.MAINTAINER, username="m").get(reverse("browser-gc-log", args=[run.pk])).status_code == 403

@@ -4,6 +4,7 @@ log, and the history. The work itself is browser/collection.py's, in a task."""
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,6 +15,7 @@ from browser.models import GcRun
 
 RUNS_PER_PAGE = 25
 PREVIEW_MAX_AGE_SECONDS = 3600  # a dry run older than this must be done again before collecting
+LOG_LINES_SHOWN = 2000  # a large registry's log has a line per blob: the page shows the end, the file has all
 
 
 @require_GET
@@ -59,7 +61,14 @@ def gc_dry_run(request):
 def gc_run_detail(request, run_id):
     """A run's log (polled by htmx while it runs) and outcome; a finished dry run offers to collect."""
     run = get_object_or_404(GcRun, pk=run_id)
-    context = {"run": run, "collectable": collectable(run), "switches_read_only": settings.GC_BRIDGE == "docker"}
+    lines = run.log.splitlines()
+    context = {
+        "run": run,
+        "collectable": collectable(run),
+        "switches_read_only": settings.GC_BRIDGE == "docker",
+        "log_tail": "\n".join(lines[-LOG_LINES_SHOWN:]),
+        "log_hidden": max(len(lines) - LOG_LINES_SHOWN, 0),
+    }
     if request.htmx and request.htmx.target == "gc-run":
         return render(request, "browser/gc_run.html#run", context)
     return render(request, "browser/gc_run.html", context)
@@ -96,3 +105,13 @@ def gc_collect(request, run_id):
         messages.error(request, str(exc))
         return redirect("browser-gc")
     return redirect("browser-gc-run", run.pk)
+
+
+@require_GET
+@auth.role_required(auth.ADMIN)
+def gc_run_log(request, run_id):
+    """A run's whole log, as a text file."""
+    run = get_object_or_404(GcRun, pk=run_id)
+    response = HttpResponse(run.log, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="garbage-collection-{run.pk}.log"'
+    return response
