@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from browser import bridge
+from browser import bridge, deletion
 from browser.models import AuditEntry, Blob, DeleteJob, GcRun, Registry
 from browser.registry import ReadOnly, RegistryClient, RegistryError, get_client
 
@@ -43,6 +43,7 @@ LOG_FLUSH_SECONDS = 0.5
 WAIT_POLL_SECONDS = 1.0
 USAGE_CACHE_SECONDS = 60
 PROBE_REPOSITORY = "registry-ui/read-only-probe"
+ABANDON_MARGIN_SECONDS = 600  # past GC_TIME_LIMIT, a run still "running" has lost its worker
 
 
 class Busy(Exception):
@@ -100,7 +101,26 @@ def may_delete_untagged(registry: Registry) -> bool:
 
 
 def active(registry: Registry) -> GcRun | None:
+    expire_abandoned(registry)
     return registry.gc_runs.filter(status__in=[GcRun.QUEUED, GcRun.RUNNING]).order_by("created_at").first()
+
+
+def expire_abandoned(registry: Registry) -> None:
+    """A run whose worker died would block every later run (and the deletes waiting for it) for good: one
+    running well past GC_TIME_LIMIT, or queued for an hour with no worker taking it, is marked failed."""
+    now = timezone.now()
+    running_since = now - timedelta(seconds=settings.GC_TIME_LIMIT + ABANDON_MARGIN_SECONDS)
+    registry.gc_runs.filter(status=GcRun.RUNNING, started_at__lt=running_since).update(
+        status=GcRun.FAILED,
+        finished_at=now,
+        error=_(
+            "Abandoned: the worker running it stopped. Check the registry: it may still be read-only, or its "
+            "container stopped and renamed …-before-restart-…."
+        ),
+    )
+    registry.gc_runs.filter(status=GcRun.QUEUED, created_at__lt=now - timedelta(hours=1)).update(
+        status=GcRun.FAILED, finished_at=now, error=_("No task worker took it within an hour: is the worker running?")
+    )
 
 
 def start(registry: Registry, *, dry_run: bool, user: str, address: str = "", preview: GcRun | None = None,
@@ -275,6 +295,7 @@ def wait_for_deletes(registry: Registry, log: LogWriter, limit: float = 600) -> 
     """A real run starts only once no delete job is running (they change what the registry holds)."""
     deadline = time.monotonic() + limit
     noted = False
+    deletion.expire_abandoned(registry)
     while registry.delete_jobs.filter(status=DeleteJob.RUNNING).exists():
         if not noted:
             log.note(_("Waiting for a delete to finish."))
@@ -287,6 +308,7 @@ def wait_for_deletes(registry: Registry, log: LogWriter, limit: float = 600) -> 
 def wait_for_collection(registry: Registry, limit: float) -> bool:
     """Delete jobs call this before they start: True once no real collection is running."""
     deadline = time.monotonic() + limit
+    expire_abandoned(registry)
     while registry.gc_runs.filter(status=GcRun.RUNNING, dry_run=False).exists():
         if time.monotonic() > deadline:
             return False

@@ -353,3 +353,14 @@ def entry(job, action, repository, tags, digest, outcome, message, freed=0) -> A
         bytes=freed,
         job=job,
     )
+
+
+ABANDONED_AFTER = timedelta(hours=6)  # far beyond any delete job's length (1,500 tags take under a minute)
+
+
+def expire_abandoned(registry: Registry) -> None:
+    """A job whose worker died stays "running" and would hold up garbage collection and its retention policy
+    for good: past ABANDONED_AFTER it is marked failed (its entries still say what was done)."""
+    DeleteJob.objects.filter(
+        registry=registry, status=DeleteJob.RUNNING, started_at__lt=timezone.now() - ABANDONED_AFTER
+    ).update(status=DeleteJob.FAILED, finished_at=timezone.now(), error=_("Abandoned: the worker running it stopped."))

@@ -264,6 +264,7 @@ def preview(registry: Registry, policy: RetentionPolicy, now: datetime | None = 
 
 
 def active_job(policy: RetentionPolicy) -> DeleteJob | None:
+    deletion.expire_abandoned(policy.registry)
     return (
         DeleteJob.objects.filter(policy=policy, status__in=[DeleteJob.QUEUED, DeleteJob.RUNNING])
         .order_by("-created_at")

@@ -267,3 +267,33 @@ def test_a_long_log_shows_its_end_and_downloads_whole(client_for, db, monkeypatc
     download = browser.get(reverse("browser-gc-log", args=[run.pk]))
     assert download["Content-Type"].startswith("text/plain") and download.content.decode() == log
     assert client_for(auth.MAINTAINER, username="m").get(reverse("browser-gc-log", args=[run.pk])).status_code == 403
+
+
+def test_a_run_whose_worker_died_does_not_block_the_next(db, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    registry = index.current_registry()
+    settings.GC_TIME_LIMIT = 60
+    long_ago = timezone.now() - timedelta(seconds=60 + collection.ABANDON_MARGIN_SECONDS + 1)
+    stuck = GcRun.objects.create(registry=registry, requested_by="t", dry_run=False, status=GcRun.RUNNING)
+    GcRun.objects.filter(pk=stuck.pk).update(started_at=long_ago)
+    recent = GcRun.objects.create(registry=registry, requested_by="t", status=GcRun.RUNNING, started_at=timezone.now())
+    assert collection.active(registry) == recent  # still within its time limit: it blocks
+    recent.delete()
+    assert collection.active(registry) is None and collection.wait_for_collection(registry, limit=0.1)
+    stuck.refresh_from_db()
+    assert stuck.status == GcRun.FAILED and "Abandoned" in stuck.error
+
+
+def test_a_delete_job_whose_worker_died_does_not_hold_up_collection(db):
+    from django.utils import timezone
+
+    registry = index.current_registry()
+    stuck = DeleteJob.objects.create(registry=registry, kind=DeleteJob.TAGS, requested_by="t", status=DeleteJob.RUNNING)
+    DeleteJob.objects.filter(pk=stuck.pk).update(started_at=timezone.now() - deletion.ABANDONED_AFTER * 2)
+    log = collection.LogWriter(GcRun.objects.create(registry=registry, requested_by="t"))
+    collection.wait_for_deletes(registry, log, limit=0.1)  # would raise Busy while the job counted as running
+    stuck.refresh_from_db()
+    assert stuck.status == DeleteJob.FAILED and "Abandoned" in stuck.error
