@@ -45,11 +45,13 @@ def gc_dry_run(request):
         messages.error(request, _("No bridge is configured (GC_BRIDGE=none): run the command shown by hand."))
         return redirect("browser-gc")
     untagged = request.POST.get("delete_untagged") == "on" and collection.may_delete_untagged(registry)
+    return start_and_show(request, registry, dry_run=True, delete_untagged=untagged)
+
+
+def start_and_show(request, registry, **options):
+    """Queue a run for this request's user and show its page; back to the overview when one is running."""
     try:
-        run = collection.start(
-            registry, dry_run=True, user=request.user.username, address=auth.client_address(request),
-            delete_untagged=untagged,
-        )  # fmt: skip
+        run = collection.start(registry, user=request.user.username, address=auth.client_address(request), **options)
     except collection.Busy as exc:
         messages.error(request, str(exc))
         return redirect("browser-gc")
@@ -96,15 +98,9 @@ def gc_collect(request, run_id):
     if not collectable(preview):
         messages.error(request, _("Run a new dry run first: this preview is not the latest, or is too old."))
         return redirect("browser-gc")
-    try:
-        run = collection.start(
-            preview.registry, dry_run=False, user=request.user.username, address=auth.client_address(request),
-            preview=preview, delete_untagged=preview.delete_untagged,
-        )  # fmt: skip
-    except collection.Busy as exc:
-        messages.error(request, str(exc))
-        return redirect("browser-gc")
-    return redirect("browser-gc-run", run.pk)
+    return start_and_show(
+        request, preview.registry, dry_run=False, preview=preview, delete_untagged=preview.delete_untagged
+    )
 
 
 @require_GET
