@@ -88,10 +88,14 @@ def run(registry: LocalRegistry, password: str, data_dir: Path) -> int:
     step("untick 'stable' by hand", "post", reverse("browser-selection", args=[REPOSITORY]),
          {"action": "page", "page_tags": ["stable"], "next": page})  # fmt: skip
     preview_url = reverse("browser-delete-preview", args=[REPOSITORY])
-    preview = step("review (the registry's tags are read again)", "post", preview_url)
+    preview = step("review (from the index)", "post", preview_url)
     step("open the preview", "get", preview)
     job = DeleteJob.objects.get()
-    step(f"confirm: delete {job.total:,} tags", "post", reverse("browser-delete-confirm", args=[job.pk]))
+    step(
+        f"confirm: delete {job.total:,} tags (tags read again first)",
+        "post",
+        reverse("browser-delete-confirm", args=[job.pk]),
+    )
     job.refresh_from_db()
     seconds = (job.finished_at - job.started_at).total_seconds()
     untagged = AuditEntry.objects.filter(job=job, action=AuditEntry.REMOVE_TAG).count()

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from browser import index, storage
 from browser.models import AuditEntry, DeleteJob, ManifestChild, Registry, Tag
-from browser.registry import DeleteDisabled, NotFound, ReadOnly, RegistryClient, RegistryError
+from browser.registry import DeleteDisabled, NotFound, ReadOnly, RegistryClient, RegistryError, get_client
 
 logger = logging.getLogger(__name__)
 
@@ -260,6 +260,18 @@ def run(job: DeleteJob, client: RegistryClient, choose=None) -> DeleteJob:
         job.save(update_fields=["status", "error", "finished_at"])
     job.refresh_from_db()
     return job
+
+
+def whole_repository(name: str):
+    """A repository delete's choices, made when the job runs: every tag the registry has then (typing the
+    repository's name chose them all), after a sync."""
+
+    def choose(registry: Registry) -> tuple[list[Choice], list[str]]:
+        index.sync_repository(get_client(), registry, name)
+        tags = Tag.objects.filter(repository__registry=registry, repository__name=name)
+        return [Choice(name, tag, digest) for tag, digest in tags.values_list("name", "manifest__digest")], [name]
+
+    return choose
 
 
 def record_untouched(job: DeleteJob, work: Plan) -> None:

@@ -67,7 +67,11 @@ def run_delete_job(job_id: int) -> str:
         job.status, job.error = DeleteJob.FAILED, _("Garbage collection was still running after an hour.")
         job.save(update_fields=["status", "error"])
         return job.status
-    choose = retention.chooser(job.policy) if job.kind == DeleteJob.RETENTION and job.policy else None
+    choose = None  # the choices the job was created with
+    if job.kind == DeleteJob.RETENTION and job.policy:
+        choose = retention.chooser(job.policy)
+    elif job.kind == DeleteJob.REPOSITORY:
+        choose = deletion.whole_repository(job.repository)
     return deletion.run(job, get_client(), choose).status
 
 

@@ -308,3 +308,15 @@ def test_htmx_polls_a_running_job_and_pages_a_preview(shop, client_for):
         reverse("browser-delete-job", args=[draft.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="preview-steps"
     )
     assert page.status_code == 200 and page.content.decode().lstrip().startswith('<div id="preview-steps">')
+
+
+def test_a_repository_delete_takes_every_tag_the_registry_has_when_it_runs(shop, client_for):
+    """Typing the name chooses the whole repository: a tag pushed after the page was shown goes too."""
+    client, _registry, _digests = shop
+    browser = client_for(auth.ADMIN)
+    url = reverse("browser-repository-delete", args=["team/app"])
+    assert "All 6 tags" in browser.get(url).content.decode()
+    push_image(client, "team/app", "late", ImageSpec(layers=[{"late": "1"}]))
+    browser.post(url, {"confirm_name": "team/app"})
+    assert client.tags("team/app") == []
+    assert DeleteJob.objects.get().total == 7

@@ -181,17 +181,16 @@ def start_tag_delete(request, registry, name, tag):
 @require_POST
 @auth.role_required(auth.MAINTAINER)
 def selection_preview(request, name):
-    """Turn the repository's selection into a draft job (after reading the registry's tags again) and show
-    its preview, where it is confirmed."""
+    """Turn the repository's selection into a draft job and show its preview, where it is confirmed. Both read
+    the index (a stale repository is revalidated by a task, as its page does): reading 10,000 tags again would
+    hold the request for seconds, and the job reads the registry again before it deletes anything."""
     registry = index.current_registry()
     tags = selected_tags(request, name)
     if not tags:
         messages.error(request, _("Select at least one tag first."))
         return redirect("browser-repository", name)
-    index.sync_repository(get_client(), registry, name)
-    digests = dict(
-        registry.repositories.get(name=name).tags.filter(name__in=tags).values_list("name", "manifest__digest")
-    )
+    repository, _failure = revalidated(name)
+    digests = dict(repository.tags.filter(name__in=tags).values_list("name", "manifest__digest"))
     choices = [deletion.Choice(name, tag, digest) for tag, digest in digests.items()]
     job = new_job(request, registry, name, DeleteJob.TAGS, choices, status=DeleteJob.DRAFT)
     return redirect("browser-delete-job", job.pk)
@@ -199,9 +198,10 @@ def selection_preview(request, name):
 
 @auth.role_required(auth.ADMIN)
 def repository_delete(request, name):
-    """Delete every image of a repository; the name is typed again to confirm."""
+    """Delete every image of a repository; the name is typed again to confirm. The page counts from the index;
+    the job deletes every tag the registry has when it runs (see deletion.whole_repository)."""
     registry = index.current_registry()
-    repository, _failure = revalidated(name, force=True)
+    repository, _failure = revalidated(name)
     choices = [
         deletion.Choice(name, tag, digest) for tag, digest in repository.tags.values_list("name", "manifest__digest")
     ]
