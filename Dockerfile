@@ -11,8 +11,13 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY manage.py ./
+# The product's packages; devtools/ (the run command's demo registry) stays out of the image.
 COPY registry_ui registry_ui
-COPY browser browser
+COPY registry registry
+COPY accounts accounts
+COPY catalog catalog
+COPY cleanup cleanup
+COPY garbage_collection garbage_collection
 COPY templates templates
 COPY static static
 COPY locale locale

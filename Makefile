@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := docker-registry apache2-utils chromium redis-server docker.io
 
-.PHONY: run test test-postgres lint format bench bench-index bench-cleanup system-packages postgres-packages
+.PHONY: run test test-quick test-postgres lint format bench bench-index bench-cleanup system-packages postgres-packages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -19,12 +19,19 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 run: $(BIN)/.installed
 	$(BIN)/python manage.py rundashboard
 
+# Every test, on one worker per core (pytest-xdist); the Docker Engine's tests share one worker.
+PYTEST_PARALLEL := -n auto --dist loadgroup
+
 test: $(BIN)/.installed system-packages
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+# The tests that need no outside process (no registry, Docker Engine, Chromium, Redis or PostgreSQL): seconds.
+test-quick: $(BIN)/.installed
+	$(BIN)/pytest -m "not real"
 
 # The same suite on a throwaway PostgreSQL (a temporary cluster on a free port, removed afterwards).
 test-postgres: $(BIN)/.installed system-packages postgres-packages
-	bash bin/with-postgres $(BIN)/pytest
+	bash bin/with-postgres $(BIN)/pytest $(PYTEST_PARALLEL)
 
 # The suite runs against a real registry, a real Chromium and a real Redis from Debian's packages.
 system-packages:

@@ -23,9 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.repository_page import SERVICE_USER, RequestCounter, configure_django  # noqa: E402
-from browser.localregistry import LocalRegistry, add_user  # noqa: E402
-from browser.registry import DOCKER_MANIFEST, RegistryClient  # noqa: E402
+from bench.repository_page import SERVICE_USER, RequestCounter, configure_django
+from devtools.localregistry import LocalRegistry
+from registry.client import DOCKER_MANIFEST, RegistryClient
+from registry.htpasswd import add_user
 
 REPOSITORY = "big/many"
 KEEP = 10
@@ -51,8 +52,9 @@ def run(registry: LocalRegistry, password: str, data_dir: Path) -> int:
     from django.test import Client
     from django.urls import reverse
 
-    from browser import auth, index
-    from browser.models import AuditEntry, DeleteJob
+    from accounts import roles
+    from catalog import sync
+    from cleanup.models import AuditEntry, DeleteJob
     from tests.conftest import fill_big_repository
 
     pusher = RegistryClient(registry.url, SERVICE_USER, password)
@@ -62,11 +64,11 @@ def run(registry: LocalRegistry, password: str, data_dir: Path) -> int:
     body = pusher.request("GET", f"/v2/{REPOSITORY}/manifests/{oldest}", headers={"Accept": DOCKER_MANIFEST}).content
     pusher.put_manifest(REPOSITORY, "stable", body, DOCKER_MANIFEST)
     stable_digest = pusher.resolve(REPOSITORY, "stable")
-    index.sync_repository(pusher, index.current_registry(), REPOSITORY)
+    sync.sync_repository(pusher, sync.current_registry(), REPOSITORY)
     print(f"Pushed and indexed {len(created) + 1:,} tags in {time.perf_counter() - began:.1f} s ({registry.url})")
 
     user = User.objects.create(username="maintainer")
-    auth.set_role(user, auth.MAINTAINER)
+    roles.set_role(user, roles.MAINTAINER)
     client = Client()
     client.force_login(user)
     counter = RequestCounter()

@@ -7,7 +7,7 @@ showed up, a reconcile that failed).
 
 Measured, in this order, from one run:
   1 setup        pushing the registry: big/many (10,000 tags, one image each) and 199 small repositories
-  2 full index   index.reconcile() into an empty SQLite index, in this process, through the dashboard's client
+  2 full index   sync.reconcile() into an empty SQLite index, in this process, through the dashboard's client
   3 raw rate     the same requests the reconcile made, replayed with plain requests (8 in flight, no parsing)
   4 warm pages   repository list, the 10,000-tag page (page 1 and a middle page), search: Django's test client
   5 push delay   the real stack (gunicorn, db_worker) with registry notifications on: push, then poll the page
@@ -40,22 +40,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402
+import requests
 
-from browser.localregistry import (  # noqa: E402  (needs ROOT on sys.path)
-    ImageSpec,
-    LocalRegistry,
-    add_user,
-    free_port,
-    layer,
-    push_config_image,
-    push_image,
-    push_index,
-)
-from browser.registry import (  # noqa: E402
+from devtools.images import ImageSpec, layer, push_config_image, push_image, push_index
+from devtools.localregistry import LocalRegistry, free_port
+from registry.client import (
     MANIFEST_ACCEPT,
     RegistryClient,
 )
+from registry.htpasswd import add_user
 
 BIG = "big/many"
 BIG_TAGS = 10_000
@@ -400,15 +393,16 @@ class Bench:
         from django.db import connections
         from django.test import Client
 
-        from browser import auth, index
-        from browser.models import RegistryEvent, SyncRun, Tag
-        from browser.registry import get_client, reset_client
+        from accounts import roles
+        from catalog import sync
+        from catalog.models import RegistryEvent, SyncRun, Tag
+        from registry.client import get_client, reset_client
 
         reset_client()
         log(f"\n2. Full reconcile into an empty index ({environment['DATA_DIR']}/db.sqlite3)")
         recorder.recording = True
         started = time.perf_counter()
-        run = index.reconcile(get_client(), index.current_registry())
+        run = sync.reconcile(get_client(), sync.current_registry())
         index_seconds = time.perf_counter() - started
         recorder.recording = False
         made = list(recorder.requests)
@@ -448,7 +442,7 @@ class Bench:
         user = User.objects.create(username=BENCH_USER)
         user.set_unusable_password()
         user.save()
-        auth.set_role(user, auth.VIEWER)
+        roles.set_role(user, roles.VIEWER)
         client = Client()
         client.force_login(user)
         log(f"\n4. Warm server time, Django test client in this process, {WARM_RUNS} runs after one warm-up")

@@ -29,8 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from browser.localregistry import LocalRegistry, add_user, push_image  # noqa: E402  (needs ROOT on sys.path)
-from browser.registry import RegistryClient  # noqa: E402
+from devtools.images import push_image
+from devtools.localregistry import LocalRegistry
+from registry.client import RegistryClient
+from registry.htpasswd import add_user
 
 REPOSITORY = "big/many"
 PAGE = f"/repositories/{REPOSITORY}/?sort=created&dir=desc"
@@ -126,7 +128,7 @@ def registry_alone(registry: LocalRegistry, service_password: str) -> float:
     """Milliseconds the registry itself needs for a cold load's GETs: the floor for the cold page."""
     import requests
 
-    from browser.registry import MANIFEST_ACCEPT
+    from registry.client import MANIFEST_ACCEPT
 
     session = requests.Session()
     session.auth = (SERVICE_USER, service_password)
@@ -153,9 +155,9 @@ def run(registry: LocalRegistry, service_password: str, data_dir: Path) -> int:
     from django.core.cache import cache
     from django.test import Client
 
-    from browser import auth
-    from browser.models import Manifest, Repository
-    from browser.registry import reset_client
+    from accounts import roles
+    from catalog.models import Manifest, Repository
+    from registry.client import reset_client
     from tests.conftest import BIG_TAG_COUNT, fill_big_repository, simple  # after django.setup(): it imports models
 
     started = time.perf_counter()
@@ -167,7 +169,7 @@ def run(registry: LocalRegistry, service_password: str, data_dir: Path) -> int:
     user = User.objects.create(username=BENCH_USER)
     user.set_unusable_password()
     user.save()
-    auth.set_role(user, auth.VIEWER)
+    roles.set_role(user, roles.VIEWER)
     client = Client()
     client.force_login(user)
     counter = RequestCounter()

@@ -5,6 +5,7 @@ A fresh checkout runs with no configuration: SQLite and a generated secret key u
 Bad values stop the process with ImproperlyConfigured instead of being guessed at.
 """
 
+import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -133,8 +134,16 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_tasks_db",
-    "browser",
+    # The product's apps, each resting on the ones before it: registry/ (the seams) <- catalog <- cleanup <-
+    # garbage_collection; accounts beside them.
+    "accounts",
+    "catalog",
+    "cleanup",
+    "garbage_collection",
 ]
+# The run command and its demo registry, for a checkout; the container image leaves devtools/ out.
+if importlib.util.find_spec("devtools") is not None:
+    INSTALLED_APPS += ["devtools"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -149,7 +158,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "browser.middleware.RegistryErrorMiddleware",
+    "registry_ui.middleware.RegistryErrorMiddleware",
 ]
 
 ROOT_URLCONF = "registry_ui.urls"
@@ -166,7 +175,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "browser.context_processors.dashboard",
+                "registry_ui.context_processors.dashboard",
             ],
         },
     },
@@ -238,7 +247,7 @@ else:
     raise ImproperlyConfigured(f"TASKS_BACKEND={TASKS_BACKEND!r} must be database or rq.")
 
 AUTHENTICATION_BACKENDS = [
-    "browser.auth.RegistryUserBackend",
+    "accounts.backends.RegistryUserBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
@@ -307,7 +316,7 @@ LOGGING = {
 }
 
 # --- Garbage collection bridge ----------------------------------------------------------------
-# How the dashboard runs `registry garbage-collect` next to the registry (browser/bridge.py): docker = exec in
+# How the dashboard runs `registry garbage-collect` next to the registry (registry/bridge.py): docker = exec in
 # the container REGISTRY_CONTAINER through the Docker Engine at DOCKER_HOST (read by the Docker SDK itself; that
 # socket is root on its host), local = the registry binary on this host, none = nothing runs and the dashboard
 # shows the command to run by hand.

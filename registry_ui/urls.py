@@ -1,57 +1,55 @@
+"""Every URL of the dashboard, by area. URL names keep the `browser-` prefix they have always had."""
+
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
+from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
-from browser.views import (
-    accounts,
-    audit,
-    collection,
-    deleting,
-    health,
-    home,
-    notifications,
-    repositories,
-    retention,
-    storage,
-    sync,
-)
-from browser.views import search as search_views
+from accounts import views as accounts
+from catalog.views import home, notifications, repositories, search, storage, sync
+from cleanup.views import audit, deletion, retention
+from garbage_collection import views as gc
+from registry_ui.views import health
 
 urlpatterns = [
+    # Browsing the index
     path("", home.home, name="browser-home"),
     path("repositories/", repositories.repository_list, name="browser-repositories"),
     # Repository names contain slashes; no name component can be "-", so "/-/" separates the tag.
     path("repositories/<path:name>/-/<str:tag>/", repositories.tag_detail, name="browser-tag"),
-    path("repositories/<path:name>/-/<str:tag>/delete/", deleting.tag_delete, name="browser-tag-delete"),
+    path("repositories/<path:name>/-/<str:tag>/delete/", deletion.tag_delete, name="browser-tag-delete"),
     # No repository name component starts with "-": these cannot be taken for a repository.
-    path("repositories/<path:name>/-selection/", deleting.selection_update, name="browser-selection"),
-    path("repositories/<path:name>/-delete/", deleting.selection_preview, name="browser-delete-preview"),
-    path("repositories/<path:name>/-delete-repository/", deleting.repository_delete, name="browser-repository-delete"),
+    path("repositories/<path:name>/-selection/", deletion.selection_update, name="browser-selection"),
+    path("repositories/<path:name>/-delete/", deletion.selection_preview, name="browser-delete-preview"),
+    path("repositories/<path:name>/-delete-repository/", deletion.repository_delete, name="browser-repository-delete"),
     path("repositories/<path:name>/", repositories.repository_detail, name="browser-repository"),
     path("storage/", storage.storage_overview, name="browser-storage"),
     path("storage/<path:name>/", storage.storage_repository_detail, name="browser-storage-repository"),
-    path("deletes/<int:job_id>/", deleting.job_detail, name="browser-delete-job"),
-    path("deletes/<int:job_id>/confirm/", deleting.job_confirm, name="browser-delete-confirm"),
+    path("search/", search.search, name="browser-search"),
+    path("sync/", sync.sync_start, name="browser-sync"),
+    path("sync/status/", sync.sync_status, name="browser-sync-status"),
+    path("notifications/", notifications.notifications_receive, name="browser-notifications"),
+    # Deleting, retention and the audit log
+    path("deletes/<int:job_id>/", deletion.job_detail, name="browser-delete-job"),
+    path("deletes/<int:job_id>/confirm/", deletion.job_confirm, name="browser-delete-confirm"),
     path("audit/", audit.audit_log, name="browser-audit"),
-    path("gc/", collection.gc_overview, name="browser-gc"),
-    path("gc/dry-run/", collection.gc_dry_run, name="browser-gc-dry-run"),
-    path("gc/<int:run_id>/", collection.gc_run_detail, name="browser-gc-run"),
-    path("gc/<int:run_id>/collect/", collection.gc_collect, name="browser-gc-collect"),
-    path("gc/<int:run_id>/log.txt", collection.gc_run_log, name="browser-gc-log"),
     path("audit.csv", audit.audit_csv, name="browser-audit-csv"),
     path("retention/", retention.policy_list, name="browser-retention"),
     path("retention/<int:policy_id>/", retention.policy_edit, name="browser-retention-edit"),
     path("retention/<int:policy_id>/delete/", retention.policy_delete, name="browser-retention-delete"),
     path("retention/<int:policy_id>/dry-run/", retention.policy_dry_run, name="browser-retention-dry-run"),
     path("retention/<int:policy_id>/run/", retention.policy_run, name="browser-retention-run"),
-    path("search/", search_views.search, name="browser-search"),
+    # Garbage collection
+    path("gc/", gc.gc_overview, name="browser-gc"),
+    path("gc/dry-run/", gc.gc_dry_run, name="browser-gc-dry-run"),
+    path("gc/<int:run_id>/", gc.gc_run_detail, name="browser-gc-run"),
+    path("gc/<int:run_id>/collect/", gc.gc_collect, name="browser-gc-collect"),
+    path("gc/<int:run_id>/log.txt", gc.gc_run_log, name="browser-gc-log"),
+    # Accounts
     path("users/", accounts.user_list, name="browser-users"),
     path("users/<int:user_id>/role/", accounts.user_role_update, name="browser-user-role"),
     path("login/", accounts.login, name="login"),
     path("logout/", accounts.logout, name="logout"),
-    path("language/", login_not_required(set_language), name="set_language"),
-    path("health/", health.health, name="browser-health"),
-    path("notifications/", notifications.notifications_receive, name="browser-notifications"),
-    path("sync/", sync.sync_start, name="browser-sync"),
-    path("sync/status/", sync.sync_status, name="browser-sync-status"),
+    path("language/", login_not_required(require_POST(set_language)), name="set_language"),
+    path("health/", health, name="browser-health"),
 ]

@@ -1,5 +1,11 @@
-"""One real registry for the whole session (docker-registry from Debian), filled with the fixture images
-every test reads. Tests that change the registry make their own repositories or their own registry."""
+"""Fixtures. Outside processes are opt-in: a test gets a real registry only when it asks for one.
+
+- `registry`: the session's registry process (docker-registry from Debian), filled once with the fixture images
+  (`registry_fixtures` has their digests), with the dashboard's settings pointed at it.
+- `own`: an empty registry of the test's own, for tests that push and delete.
+- `dockerd`, `registry_container` (tests/docker_engine.py): a real Docker Engine and registry containers.
+Without any of these, the dashboard points at an address where nothing listens, so a test that needs a
+registry and forgot to ask fails at once instead of reaching one by chance."""
 
 import random
 from dataclasses import dataclass
@@ -9,19 +15,24 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 
-from browser import auth, index
-from browser.localregistry import (
-    ImageSpec,
-    LocalRegistry,
-    add_user,
-    layer,
-    push_config_image,
-    push_image,
-    push_index,
-)
-from browser.registry import RegistryClient, reset_client
+from accounts import roles
+from catalog import sync
+from devtools.images import ImageSpec, layer, push_config_image, push_image, push_index
+from devtools.localregistry import LocalRegistry
+from registry.client import RegistryClient, reset_client
+from registry.htpasswd import add_user
 
 pytest_plugins = ["tests.docker_engine"]
+
+# The outside process each fixture starts or reaches, as the marker its tests get.
+OUTSIDE = {
+    "registry_process": "registry",
+    "own": "registry",
+    "dockerd": "docker",
+    "chromium": "browser",
+    "redis_url": "redis",
+    "postgres_url": "postgres",
+}
 
 LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
@@ -30,6 +41,7 @@ USERS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-passw
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 BIG_TAG_COUNT = 1500
 BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
+NO_REGISTRY = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 
 @dataclass
@@ -124,8 +136,20 @@ def fill_big_repository(client: RegistryClient, repository: str = "big/many") ->
     return created
 
 
+def pytest_collection_modifyitems(items):
+    """Mark each test with the outside processes its fixtures bring, and `real` when there is any."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for marker in {OUTSIDE[name] for name in fixtures & OUTSIDE.keys()}:
+            item.add_marker(marker)
+        if any(item.get_closest_marker(marker) for marker in set(OUTSIDE.values())):
+            item.add_marker("real")
+        if item.get_closest_marker("docker"):  # one Docker Engine per run: its tests share one xdist worker
+            item.add_marker(pytest.mark.xdist_group("docker"))
+
+
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory):
+def registry_process(tmp_path_factory) -> LocalRegistry:
     local = LocalRegistry(tmp_path_factory.mktemp("registry"))
     local.write_config()
     add_user(local.htpasswd, SERVICE_USER, SERVICE_PASSWORD, cost=4)
@@ -137,17 +161,35 @@ def registry(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def registry_fixtures(registry) -> Fixtures:
-    return fill(RegistryClient(registry.url, SERVICE_USER, SERVICE_PASSWORD))
+def registry_contents(registry_process) -> Fixtures:
+    return fill(RegistryClient(registry_process.url, SERVICE_USER, SERVICE_PASSWORD))
+
+
+@pytest.fixture
+def registry(settings, registry_process, registry_contents) -> LocalRegistry:
+    """The session's registry, filled, with the dashboard pointed at it (its service account, its htpasswd)."""
+    settings.REGISTRY_URL = registry_process.url
+    settings.REGISTRY_PUBLIC_HOST = f"127.0.0.1:{registry_process.port}"
+    settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = SERVICE_USER, SERVICE_PASSWORD
+    settings.REGISTRY_HTPASSWD_PATH = str(registry_process.htpasswd)
+    reset_client()
+    return registry_process
+
+
+@pytest.fixture
+def registry_fixtures(registry, registry_contents) -> Fixtures:
+    return registry_contents
 
 
 @pytest.fixture(autouse=True)
-def dashboard_settings(settings, registry, registry_fixtures):
-    """Point the dashboard at the session registry, with fast password hashing and a clean cache."""
-    settings.REGISTRY_URL = registry.url
-    settings.REGISTRY_PUBLIC_HOST = f"127.0.0.1:{registry.port}"
+def dashboard_settings(settings, request, monkeypatch):
+    """Fast password hashing, tasks run at once, a clean cache, and no registry unless the test asks for one."""
+    if not request.node.get_closest_marker("registry"):  # keeps `-m "not real"` honest
+        monkeypatch.setattr(LocalRegistry, "start", refuse_to_start)
+    settings.REGISTRY_URL = NO_REGISTRY
+    settings.REGISTRY_PUBLIC_HOST = "registry.invalid"
     settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = SERVICE_USER, SERVICE_PASSWORD
-    settings.REGISTRY_HTPASSWD_PATH = str(registry.htpasswd)
+    settings.REGISTRY_HTPASSWD_PATH = ""
     settings.DASHBOARD_ADMINS = ["carol"]
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Queued work runs at once, inside the request that queues it (tests of real workers set their own).
@@ -162,13 +204,17 @@ def dashboard_settings(settings, registry, registry_fixtures):
     reset_client()
 
 
+def refuse_to_start(*args, **kwargs):
+    pytest.fail("This test starts a registry process: mark it @pytest.mark.registry (or use the registry fixtures).")
+
+
 @pytest.fixture
 def client_for(client, db):
     """A logged-in test client for a user with the given role."""
 
-    def login(role: str = auth.VIEWER, username: str | None = None):
+    def login(role: str = roles.VIEWER, username: str | None = None):
         user, _ = User.objects.get_or_create(username=username or f"{role}-user")
-        auth.set_role(user, role)
+        roles.set_role(user, role)
         client.force_login(user)
         return client
 
@@ -190,6 +236,7 @@ def own(tmp_path, settings, db):
     local.start()
     settings.REGISTRY_URL, settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = local.url, "svc", "pw"
     settings.REGISTRY_PUBLIC_HOST = f"127.0.0.1:{local.port}"
+    settings.REGISTRY_HTPASSWD_PATH = str(local.htpasswd)
     reset_client()
-    yield local, RegistryClient(local.url, "svc", "pw"), index.current_registry()
+    yield local, RegistryClient(local.url, "svc", "pw"), sync.current_registry()
     local.stop()

@@ -31,8 +31,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from browser.localregistry import CONFIG_TEMPLATE, add_user, free_port, wait_until_answers
-from browser.registry import RegistryClient
+from devtools.localregistry import CONFIG_TEMPLATE, free_port
+from registry.client import RegistryClient, wait_until_answers
+from registry.htpasswd import add_user
 
 IMAGE = "registry-ui-test/registry:2"
 REGISTRY_SOURCE = "/usr/bin/docker-registry"
@@ -76,7 +77,7 @@ class RegistryContainer:
 
 
 def registry_config(port: int) -> str:
-    """The test registry's config (browser.localregistry's template) with the paths the container sees."""
+    """The test registry's config (devtools.localregistry's template) with the paths the container sees."""
     return CONFIG_TEMPLATE.format(
         data=CONTAINER_DATA,
         port=port,

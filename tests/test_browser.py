@@ -193,19 +193,22 @@ def test_delete_one_tag_then_a_selection_with_confirmation(live_server, chromium
     """A maintainer removes one tag (its sibling stays), then selects two tags by hand, reviews and confirms."""
     from playwright.sync_api import expect
 
-    from browser import auth, index
-    from browser.localregistry import push_config_image
-    from browser.registry import DOCKER_MANIFEST
+    from accounts import roles
+    from catalog import sync
+    from devtools.images import push_config_image
+    from registry.client import DOCKER_MANIFEST
+    from registry.htpasswd import add_user
     from tests.conftest import BASE_TIME, LAYER_TYPE
 
-    _local, client, registry = own
+    local, client, registry = own
+    add_user(local.htpasswd, "alice", USERS["alice"], cost=4)
     base = client.upload_blob("team/app", b"base", LAYER_TYPE)
     for n in range(1, 5):
         push_config_image(client, "team/app", f"v{n}", BASE_TIME.replace(day=n), base, {"n": str(n)})
     body = client.request("GET", "/v2/team/app/manifests/v1", headers={"Accept": DOCKER_MANIFEST}).content
     client.put_manifest("team/app", "stable", body, DOCKER_MANIFEST)
-    index.sync_repository(client, registry, "team/app")
-    auth.set_role(django_user_model.objects.create(username="alice"), auth.MAINTAINER)
+    sync.sync_repository(client, registry, "team/app")
+    roles.set_role(django_user_model.objects.create(username="alice"), roles.MAINTAINER)
 
     def steps(page):
         page.goto(f"{live_server.url}/login/?next=/repositories/team/app/-/v1/")

@@ -3,6 +3,7 @@
 DATABASE_URL cannot pass the PostgreSQL run on SQLite unnoticed."""
 
 import os
+import re
 
 import dj_database_url
 import pytest
@@ -16,7 +17,8 @@ def test_the_suite_runs_on_the_database_database_url_names():
     expected = dj_database_url.parse(url) if url else {"ENGINE": "django.db.backends.sqlite3"}
     assert connection.settings_dict["ENGINE"] == expected["ENGINE"]
     if url:
-        assert connection.settings_dict["NAME"] == f"test_{expected['NAME']}"  # pytest-django's own database
+        # pytest-django's own database (test_NAME, or test_NAME_gw0 … with one per xdist worker)
+        assert re.fullmatch(rf"test_{expected['NAME']}(_gw\d+)?", connection.settings_dict["NAME"])
         assert (connection.settings_dict["HOST"], connection.settings_dict["PORT"]) == (
             expected["HOST"],
             expected["PORT"],

@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
-from browser.localregistry import free_port
-from browser.registry import reset_client
+from devtools.localregistry import free_port
+from registry.client import reset_client
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def test_a_registry_answering_garbage_gives_502(client_for, settings, serve):
     assert "cannot read" in response.text
 
 
-def test_a_rejected_service_account_names_the_settings_to_fix(client_for, settings):
+def test_a_rejected_service_account_names_the_settings_to_fix(client_for, settings, registry):
     point_at(settings, settings.REGISTRY_URL, REGISTRY_PASSWORD="wrong")
     response = client_for().get(reverse("browser-repositories"))
     assert response.status_code == 502

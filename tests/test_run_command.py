@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from browser.localregistry import ImageSpec, free_port, push_image
-from browser.registry import RegistryClient
+from devtools.images import ImageSpec, push_image
+from devtools.localregistry import free_port
+from registry.client import RegistryClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.registry, pytest.mark.slow]  # the command starts a registry of its own
 
 
 def wait_for_line(process, pattern: str, seconds: float = 60) -> str:
@@ -38,7 +40,7 @@ def indexed_tags(database) -> set[str]:
     """What the dashboard's index holds, read straight from its SQLite file."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as connection:
         rows = connection.execute(
-            "SELECT r.name || ':' || t.name FROM browser_tag t JOIN browser_repository r ON r.id = t.repository_id"
+            "SELECT r.name || ':' || t.name FROM catalog_tag t JOIN catalog_repository r ON r.id = t.repository_id"
         )
         return {row[0] for row in rows}
 

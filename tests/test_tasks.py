@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browser.localregistry import free_port
+from devtools.localregistry import free_port
 from tests.conftest import SERVICE_PASSWORD, SERVICE_USER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -41,13 +41,13 @@ def environment(tmp_path: Path, registry, **extra) -> dict:
 def indexed_tags(database: Path, repository: str) -> set[str]:
     with sqlite3.connect(database) as connection:
         rows = connection.execute(
-            "SELECT t.name FROM browser_tag t JOIN browser_repository r ON r.id = t.repository_id WHERE r.name = ?",
+            "SELECT t.name FROM catalog_tag t JOIN catalog_repository r ON r.id = t.repository_id WHERE r.name = ?",
             (repository,),
         )
         return {row[0] for row in rows}
 
 
-ENQUEUE = "from browser.tasks import sync_repository; print(sync_repository.enqueue('shop/api').id)"
+ENQUEUE = "from catalog.tasks import sync_repository; print(sync_repository.enqueue('shop/api').id)"
 
 
 def test_the_database_backend_worker_runs_a_queued_sync(tmp_path, registry, registry_fixtures):

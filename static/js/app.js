@@ -113,15 +113,4 @@
       field.select();
     }
   });
-
-  // <form data-confirm="Delete this tag?">: ask before submitting. Optional: the server must
-  // not rely on it, since it does nothing without JavaScript.
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var question = form.getAttribute && form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-    }
-  }, true);
 })();

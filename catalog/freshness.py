@@ -1,0 +1,85 @@
+"""How fresh the index must be for a page, and what a visit does about it: answer from the index at once and
+queue a revalidation in the background, or (Refresh pressed) sync before answering. The sync engine itself is
+catalog/sync.py; this module sits above catalog/tasks.py, which queues its work."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from catalog import sync, tasks
+from catalog.models import Registry, Repository
+from registry.client import RegistryError, get_client
+
+SYNC_LOCK_SECONDS = 300  # a first sync queued for a repository is not queued again for this long
+
+
+def is_stale(repository: Repository | None) -> bool:
+    return (
+        repository is None
+        or repository.synced_at is None
+        or timezone.now() - repository.synced_at >= timedelta(seconds=settings.REGISTRY_CACHE_SECONDS)
+    )
+
+
+def revalidate_catalog(registry: Registry, *, force: bool = False) -> RegistryError | None:
+    """Bring the index's list of repositories in step with the catalog when it is older than
+    REGISTRY_CACHE_SECONDS. A registry failure is returned when the index can still answer, raised otherwise."""
+    key = f"catalog-synced:{registry.url}"
+    if not force and cache.get(key):
+        return None
+    try:
+        sync.sync_catalog(get_client(), registry)
+    except RegistryError as exc:
+        if not registry.repositories.exists():
+            raise
+        return exc
+    cache.set(key, True, settings.REGISTRY_CACHE_SECONDS)
+    return None
+
+
+def revalidated(name: str, *, force: bool = False) -> tuple[Repository, RegistryError | None]:
+    """The repository's index row, brought up to date as its state needs:
+    - Refresh pressed: synced in the request (the user asked to wait for it);
+    - never indexed: its sync is queued, and the page says it is being indexed (a first sync of a
+      10,000-tag repository reads 30,000 things: no request should wait for that);
+    - older than REGISTRY_CACHE_SECONDS: answered from the index at once while a task revalidates it.
+    A registry failure is returned when the index has the repository's tags, raised otherwise (the middleware
+    shows it); a repository the registry does not know is a 404."""
+    registry = sync.current_registry()
+    repository = registry.repositories.filter(name=name).first()
+    indexed = repository is not None and repository.synced_at is not None
+    if force:
+        try:
+            sync.sync_repository(get_client(), registry, name)
+        except RegistryError as exc:
+            if not indexed:
+                raise
+            return repository, exc
+        repository = registry.repositories.filter(name=name).first()
+    elif not indexed:
+        get_client().tags(name)  # a repository the registry does not know is a 404, at once
+        repository, _created = Repository.objects.get_or_create(registry=registry, name=name)
+        queue_sync(registry, name, "first", seconds=SYNC_LOCK_SECONDS)
+        repository.refresh_from_db()  # an immediate backend has already run it
+    elif is_stale(repository):
+        queue_sync(registry, name, "stale", seconds=settings.REGISTRY_CACHE_SECONDS or 1)
+        repository.refresh_from_db()
+    if repository is None:
+        raise Http404(_("The registry has no repository named %(name)s.") % {"name": name})
+    return repository, None
+
+
+def queue_sync(registry: Registry, name: str, reason: str, seconds: float) -> None:
+    """Queue a sync of the repository unless one was queued for the same reason in the last `seconds`."""
+    if cache.add(f"sync-queued:{reason}:{registry.url}:{name}", True, seconds):
+        tasks.sync_repository.enqueue(name)
+
+
+def stale_warning(repository: Repository) -> str:
+    when = date_format(timezone.localtime(repository.synced_at), "Y-m-d H:i:s")
+    return _("The registry could not be reached; showing the index as of %(time)s.") % {"time": when}

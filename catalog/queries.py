@@ -1,0 +1,235 @@
+"""What the pages read from the index: tag tables, repository counts, search, and the relations of a tag.
+
+The index (catalog/models.py) is kept in step with the registry by catalog/sync.py; pages revalidate what
+they show when it is older than REGISTRY_CACHE_SECONDS (catalog/freshness.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, Q, QuerySet, TextField
+from django.db.models.functions import Cast
+
+from catalog.models import Manifest, ManifestChild, Registry, Repository, Tag
+
+SIGNATURE_TAG_RE = re.compile(r"^sha256-([0-9a-f]{64})\.(sig|att|sbom)$")
+SIGNATURE_KINDS = ("sig", "att", "sbom")
+SORTS = {"name", "pushed", "created", "size"}
+SORT_FIELDS = {"pushed": "pushed_at", "created": "manifest__created", "size": "manifest__size"}
+SEARCH_LIMIT = 50  # results shown per kind
+TAGS_PER_RESULT = 10  # tags listed under one digest or label result
+
+
+def natural_key(text: str) -> list:
+    """Sort key that puts 1.9 before 1.10 (numbers compare as numbers)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text) if part]
+
+
+def digest_prefix(query: str) -> str | None:
+    """The digest prefix a query stands for ("sha256:" optional, at least 4 hex digits), or None."""
+    hex_part = query.strip().lower().removeprefix("sha256:")
+    if 4 <= len(hex_part) <= 64 and all(char in "0123456789abcdef" for char in hex_part):
+        return f"sha256:{hex_part}"
+    return None
+
+
+def signature_kinds(tag_names: Iterable[str]) -> dict[str, list[str]]:
+    """Cosign-style tags (sha256-<hex>.sig|.att|.sbom) as badge kinds, by the digest of the image they sign."""
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for name in tag_names:
+        if match := SIGNATURE_TAG_RE.match(name):
+            kinds[f"sha256:{match[1]}"].append(match[2])
+    return {digest: sorted(found) for digest, found in kinds.items()}
+
+
+def siblings(tags: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """For (tag, digest) pairs: each tag's other tags on the same digest, in natural order."""
+    tags = list(tags)
+    by_digest: dict[str, list[str]] = defaultdict(list)
+    for tag, digest in tags:
+        by_digest[digest].append(tag)
+    return {
+        tag: sorted((other for other in by_digest[digest] if other != tag), key=natural_key) for tag, digest in tags
+    }
+
+
+# --- The tag table, from the index ----------------------------------------------------------
+
+
+def plain_tags(repository: Repository) -> QuerySet[Tag]:
+    """A repository's tags without its signature tags (those become badges of the image they sign)."""
+    return repository.tags.exclude(name__regex=SIGNATURE_TAG_RE.pattern)
+
+
+def filter_tags(tags: QuerySet[Tag], query: str) -> QuerySet[Tag]:
+    """Tags containing the text, or whose digest starts with it."""
+    query = query.strip()
+    if not query:
+        return tags
+    condition = Q(name__icontains=query)
+    if prefix := digest_prefix(query):
+        condition |= Q(manifest__digest__startswith=prefix)
+    return tags.filter(condition)
+
+
+def sort_tags(tags: QuerySet[Tag], sort: str, descending: bool) -> QuerySet[Tag] | list[int]:
+    """Sorted across all tags: a queryset, or for the name sort the tag ids in natural order (SQL has no
+    natural order; sorting 10,000 names in Python takes milliseconds). Undated images go last both ways."""
+    if sort == "name":
+        names = sorted(tags.values_list("name", "pk"), key=lambda row: natural_key(row[0]), reverse=descending)
+        return [pk for _, pk in names]
+    value = F(SORT_FIELDS[sort])
+    order = value.desc(nulls_last=True) if descending else value.asc(nulls_last=True)
+    return tags.select_related("manifest").order_by(order, "-name" if descending else "name")
+
+
+def tag_rows(repository: Repository, rows: Iterable[Tag | int]) -> list[Tag]:
+    """One page of the tag table, each row with .shared_with (other tags on its digest) and .signatures."""
+    rows = list(rows)
+    if rows and isinstance(rows[0], int):
+        found = Tag.objects.select_related("manifest").in_bulk(rows)
+        rows = [found[pk] for pk in rows]
+    pairs = plain_tags(repository).filter(manifest__in={row.manifest_id for row in rows})
+    shared = siblings(pairs.values_list("name", "manifest__digest"))
+    signed = signature_tag_names(row.manifest.digest for row in rows)
+    kinds = signature_kinds(repository.tags.filter(name__in=signed).values_list("name", flat=True))
+    for row in rows:
+        row.shared_with = shared.get(row.name, [])
+        row.signatures = kinds.get(row.manifest.digest, [])
+    return rows
+
+
+def signature_tag_names(digests: Iterable[str]) -> list[str]:
+    """The tag names a cosign-style signature, attestation or SBOM of these images would have."""
+    return [f"{digest.replace(':', '-')}.{kind}" for digest in set(digests) for kind in SIGNATURE_KINDS]
+
+
+def index_relations(repository: Repository | None, tag: str, digest: str) -> tuple[list[str], list[str]]:
+    """The tag page's "Also tagged" (other tags on this digest) and signature badges, from the index."""
+    if repository is None:
+        return [], []
+    others = plain_tags(repository).filter(manifest__digest=digest).exclude(name=tag).values_list("name", flat=True)
+    names = repository.tags.filter(name__in=signature_tag_names([digest])).values_list("name", flat=True)
+    return sorted(others, key=natural_key), signature_kinds(names).get(digest, [])
+
+
+# --- Repositories, from the index -----------------------------------------------------------
+
+
+def repositories_with_counts(registry: Registry) -> QuerySet[Repository]:
+    return registry.repositories.annotate(tag_count=Count("tags")).order_by("name")
+
+
+# --- Search ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Found:
+    """One kind of search result: at most SEARCH_LIMIT items, and whether there were more."""
+
+    items: list
+    more: bool = False
+
+
+@dataclass
+class ManifestHit:
+    """A manifest found by digest or label, with the tags that reach it (directly or through an index)."""
+
+    manifest: Manifest
+    tags: list[Tag] = field(default_factory=list)
+    more_tags: int = 0
+    labels: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class SearchResults:
+    query: str
+    repositories: Found
+    tags: Found
+    digests: Found
+    labels: Found
+
+    @property
+    def empty(self) -> bool:
+        return not (self.repositories.items or self.tags.items or self.digests.items or self.labels.items)
+
+
+def capped(items: Iterable) -> Found:
+    items = list(items)
+    return Found(items[:SEARCH_LIMIT], more=len(items) > SEARCH_LIMIT)
+
+
+def search(registry: Registry, query: str) -> SearchResults:
+    """Repositories and tags by name, manifests by digest prefix, and images by label value, in the index."""
+    query = query.strip()
+    tags = Tag.objects.filter(repository__registry=registry)
+    repositories = repositories_with_counts(registry).filter(name__icontains=query)
+    by_name = tags.filter(name__icontains=query).select_related("repository", "manifest")
+    # Manifests this registry's tags reach: tagged ones, and the platform images of tagged indexes.
+    reached = Manifest.objects.filter(
+        Q(pk__in=tags.values("manifest"))
+        | Q(pk__in=ManifestChild.objects.filter(index__in=tags.values("manifest")).values("child"))
+    )
+    prefix = digest_prefix(query)
+    by_digest = reached.filter(digest__startswith=prefix).order_by("digest") if prefix else reached.none()
+    digests = capped(ManifestHit(manifest) for manifest in by_digest[: SEARCH_LIMIT + 1])
+    labels = capped(label_matches(reached, query))
+    attach_tags(tags, digests.items + labels.items)
+    return SearchResults(
+        query=query,
+        repositories=capped(repositories[: SEARCH_LIMIT + 1]),
+        tags=capped(by_name.order_by("repository__name", "name")[: SEARCH_LIMIT + 1]),
+        digests=digests,
+        labels=labels,
+    )
+
+
+def label_matches(manifests: QuerySet[Manifest], query: str) -> Iterable[ManifestHit]:
+    """Manifests with a label value containing the text (case-insensitive), up to SEARCH_LIMIT + 1.
+
+    The database narrows the candidates by the labels' JSON text (which holds keys too, so the values are
+    checked here); that text escapes quotes, backslashes and, on SQLite, non-ASCII characters, so a query
+    with any of those is checked here alone."""
+    needle = query.casefold()
+    candidates = manifests.exclude(labels={}).order_by("digest")
+    if query.isascii() and query.isprintable() and '"' not in query and "\\" not in query:
+        candidates = candidates.annotate(labels_text=Cast("labels", TextField())).filter(labels_text__icontains=query)
+    found = 0
+    for manifest in candidates.iterator():
+        matching = [
+            (key, str(value)) for key, value in sorted(manifest.labels.items()) if needle in str(value).casefold()
+        ]
+        if matching:
+            yield ManifestHit(manifest, labels=matching)
+            found += 1
+            if found > SEARCH_LIMIT:
+                return
+
+
+def attach_tags(tags: QuerySet[Tag], hits: list[ManifestHit]) -> None:
+    """Give each hit the tags pointing at its manifest, or at an index holding it."""
+    ids = [hit.manifest.pk for hit in hits]
+    parents: dict[int, list[int]] = defaultdict(list)
+    for child, parent in ManifestChild.objects.filter(child__in=ids).values_list("child", "index"):
+        parents[child].append(parent)
+    wanted = set(ids) | {parent for parent_ids in parents.values() for parent in parent_ids}
+    by_manifest: dict[int, list[Tag]] = defaultdict(list)
+    for tag in tags.filter(manifest__in=wanted).select_related("repository").order_by("repository__name", "name"):
+        by_manifest[tag.manifest_id].append(tag)
+    for hit in hits:
+        reaching = by_manifest[hit.manifest.pk] + [
+            tag for parent in parents[hit.manifest.pk] for tag in by_manifest[parent]
+        ]
+        hit.tags, hit.more_tags = reaching[:TAGS_PER_RESULT], max(len(reaching) - TAGS_PER_RESULT, 0)
+
+
+def index_tags_containing(repository: Repository | None, digest: str) -> list[str]:
+    """Tags of this repository's multi-platform images that contain the image `digest`."""
+    if repository is None:
+        return []
+    indexes = ManifestChild.objects.filter(child__digest=digest).values("index_id")
+    return sorted(repository.tags.filter(manifest__in=indexes).values_list("name", flat=True), key=natural_key)

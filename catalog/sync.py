@@ -1,0 +1,309 @@
+"""The sync engine: keeps the index (catalog/models.py) in step with the registry.
+
+A full reconcile walks the catalog, and for each repository lists its tags, resolves each tag with a HEAD
+and fetches only the manifests whose digests the index has not seen (at most 8 requests in flight, the
+client's limit). Repositories and tags that vanished are removed. Running it twice changes nothing; a run
+that was interrupted is picked up where it stopped. Notifications trigger the same work for one repository.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import Blob, Manifest, ManifestBlob, ManifestChild, Registry, Repository, SyncRun, Tag
+from catalog.storage import distinct_size
+from registry.client import (
+    Descriptor,
+    ImageConfig,
+    MalformedResponse,
+    NotFound,
+    RegistryClient,
+    RegistryError,
+    UnsupportedManifest,
+)
+from registry.client import Manifest as ManifestData
+
+logger = logging.getLogger(__name__)
+UNREADABLE = (NotFound, UnsupportedManifest, MalformedResponse)
+
+
+def current_registry() -> Registry:
+    """The registry row for the registry in settings."""
+    registry, _ = Registry.objects.get_or_create(
+        url=settings.REGISTRY_URL, defaults={"name": settings.REGISTRY_PUBLIC_HOST or settings.REGISTRY_URL}
+    )
+    return registry
+
+
+# --- Fetching (threads, no database) --------------------------------------------------------
+
+
+@dataclass
+class Fetched:
+    """One manifest as read from the registry, with what the index needs of its children and configs."""
+
+    digest: str
+    manifest: ManifestData | None = None
+    config: ImageConfig | None = None
+    children: list[tuple[Descriptor, ManifestData, ImageConfig | None]] = field(default_factory=list)
+    error: str = ""
+    media_type: str = ""
+
+
+def fetch(client: RegistryClient, repository: str, digest: str) -> Fetched:
+    try:
+        manifest = client.manifest(repository, digest)
+    except UNREADABLE as exc:
+        return Fetched(digest=digest, error=exc.message, media_type="unknown")
+    fetched = Fetched(digest=digest, manifest=manifest, media_type=manifest.media_type)
+    try:
+        if manifest.is_index:
+            for entry in manifest.manifests:
+                child = client.manifest(repository, entry.digest)
+                config = (
+                    None if entry.is_attestation or not child.config else client.config(repository, child.config.digest)
+                )
+                fetched.children.append((entry, child, config))
+        elif manifest.config:
+            fetched.config = client.config(repository, manifest.config.digest)
+    except UNREADABLE as exc:
+        fetched.error = exc.message
+    return fetched
+
+
+# --- Storing (one thread, the database) -----------------------------------------------------
+
+
+def store_image(manifest: ManifestData, config: ImageConfig | None, error: str = "") -> Manifest:
+    row, created = Manifest.objects.get_or_create(
+        digest=manifest.digest,
+        defaults={
+            "media_type": manifest.media_type,
+            "size": manifest.image_size,
+            "created": config.created if config else None,
+            "platform": str(config.platform or "") if config else "",
+            "config_digest": manifest.config.digest if manifest.config else "",
+            "labels": config.labels if config else {},
+            "error": error,
+        },
+    )
+    if created:
+        link_blobs(row, manifest)
+    return row
+
+
+def link_blobs(row: Manifest, manifest: ManifestData) -> None:
+    descriptors = list(manifest.blobs)
+    Blob.objects.bulk_create(
+        [Blob(digest=blob.digest, size=blob.size, media_type=blob.media_type) for blob in descriptors],
+        ignore_conflicts=True,
+    )
+    ids = dict(Blob.objects.filter(digest__in=[blob.digest for blob in descriptors]).values_list("digest", "id"))
+    start = -1 if manifest.config else 0
+    ManifestBlob.objects.bulk_create(
+        [
+            ManifestBlob(manifest=row, blob_id=ids[blob.digest], position=start + n)
+            for n, blob in enumerate(descriptors)
+        ],
+        ignore_conflicts=True,
+    )
+
+
+@transaction.atomic
+def store(fetched: Fetched) -> Manifest:
+    """Write a fetched manifest (and its children) to the index; rows by digest are never rewritten."""
+    if existing := Manifest.objects.filter(digest=fetched.digest).first():
+        return existing
+    if fetched.manifest is None:
+        return Manifest.objects.create(
+            digest=fetched.digest, media_type=fetched.media_type, size=0, error=fetched.error
+        )
+    if not fetched.manifest.is_index:
+        return store_image(fetched.manifest, fetched.config, fetched.error)
+    images = [(entry, child, config) for entry, child, config in fetched.children if not entry.is_attestation]
+    created = [config.created for _, _, config in images if config and config.created]
+    index = Manifest.objects.create(
+        digest=fetched.digest,
+        media_type=fetched.manifest.media_type,
+        is_index=True,
+        size=distinct_size([child for _, child, _ in images]),
+        created=max(created, default=None),
+        platforms=[str(entry.platform) for entry, _, _ in images if entry.platform],
+        has_attestations=len(images) < len(fetched.children),
+        error=fetched.error,
+    )
+    for entry, child, config in fetched.children:
+        child_row = store_image(child, config)
+        ManifestChild.objects.get_or_create(
+            index=index,
+            child=child_row,
+            defaults={"platform": str(entry.platform or ""), "is_attestation": entry.is_attestation},
+        )
+    return index
+
+
+# --- Syncing --------------------------------------------------------------------------------
+
+
+def sync_repository(client: RegistryClient, registry: Registry, name: str, *, pushed_at=None) -> int:
+    """Bring one repository's tags in step with the registry; returns how many manifests were fetched."""
+    try:
+        tags = client.tags(name)
+    except NotFound:
+        Repository.objects.filter(registry=registry, name=name).delete()
+        return 0
+    resolved = dict(zip(tags, client.map(lambda tag: resolve_or_none(client, name, tag), tags), strict=True))
+    wanted = {digest for digest in resolved.values() if digest}
+    known = set(Manifest.objects.filter(digest__in=wanted).values_list("digest", flat=True))
+    fetched = client.map(lambda digest: fetch(client, name, digest), sorted(wanted - known))
+    for item in fetched:
+        store(item)
+    save_tags(registry, name, {tag: digest for tag, digest in resolved.items() if digest}, pushed_at)
+    return len(fetched)
+
+
+def resolve_or_none(client: RegistryClient, repository: str, tag: str) -> str | None:
+    try:
+        return client.resolve(repository, tag)
+    except NotFound:  # deleted between the tag list and the HEAD
+        return None
+
+
+@transaction.atomic
+def save_tags(registry: Registry, name: str, digests: dict[str, str], pushed_at=None) -> None:
+    now = timezone.now()
+    repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
+    manifest_ids = dict(Manifest.objects.filter(digest__in=set(digests.values())).values_list("digest", "id"))
+    existing = {tag.name: tag for tag in repository.tags.all()}
+    repository.tags.exclude(name__in=list(digests)).delete()
+    new, moved, unchanged = [], [], []
+    for tag, digest in digests.items():
+        row = existing.get(tag)
+        if row is None:
+            new.append(
+                Tag(
+                    repository=repository,
+                    name=tag,
+                    manifest_id=manifest_ids[digest],
+                    first_seen=now,
+                    pushed_at=pushed_at or now,
+                    last_seen=now,
+                )
+            )
+        elif row.manifest_id != manifest_ids[digest]:
+            row.manifest_id, row.pushed_at, row.last_seen = manifest_ids[digest], pushed_at or now, now
+            moved.append(row)
+        else:
+            unchanged.append(row.pk)
+    Tag.objects.bulk_create(new, batch_size=500)
+    Tag.objects.bulk_update(moved, ["manifest", "pushed_at", "last_seen"], batch_size=500)
+    Tag.objects.filter(pk__in=unchanged).update(last_seen=now)
+    repository.synced_at = now
+    repository.save(update_fields=["synced_at"])
+
+
+def sync_catalog(client: RegistryClient, registry: Registry) -> None:
+    """Add the repositories the catalog names and the index lacks (their tags are indexed when one is
+    opened or at the next reconcile), and drop those the catalog no longer names. One request per 1,000."""
+    names = set(client.catalog())
+    known = dict(registry.repositories.values_list("name", "pk"))
+    new = [Repository(registry=registry, name=name) for name in sorted(names - known.keys())]
+    Repository.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    gone = [pk for name, pk in known.items() if name not in names]
+    for start in range(0, len(gone), 500):
+        Repository.objects.filter(pk__in=gone[start : start + 500]).delete()
+
+
+def reconcile(client: RegistryClient, registry: Registry) -> SyncRun:
+    """A full reconcile. Picks up after an interrupted run: repositories synced since it began are skipped."""
+    interrupted = (
+        registry.sync_runs.filter(kind=SyncRun.FULL).exclude(status=SyncRun.DONE).order_by("-started_at").first()
+    )
+    run = SyncRun.objects.create(registry=registry, kind=SyncRun.FULL)
+    try:
+        names = client.catalog()
+        registry.repositories.exclude(name__in=names).delete()
+        run.repositories_total = len(names)
+        skip = set()
+        if interrupted:
+            skip = set(
+                registry.repositories.filter(synced_at__gte=interrupted.started_at).values_list("name", flat=True)
+            )
+            interrupted.status = SyncRun.FAILED
+            interrupted.save(update_fields=["status"])
+        for name in names:
+            if name not in skip:
+                sync_one(client, registry, name, run)
+            run.repositories_done += 1
+            run.save(update_fields=["repositories_total", "repositories_done", "manifests_fetched", "errors"])
+        prune_manifests()
+        run.status = SyncRun.DONE
+        registry.last_reconciled_at = timezone.now()
+        registry.save(update_fields=["last_reconciled_at"])
+    except RegistryError as exc:
+        run.status = SyncRun.FAILED
+        run.errors.append({"repository": "", "error": exc.message})
+        logger.warning("Reconcile of %s failed: %s", registry.url, exc.message)
+    finally:
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
+def sync_one(client: RegistryClient, registry: Registry, name: str, run: SyncRun) -> None:
+    try:
+        run.manifests_fetched += sync_repository(client, registry, name)
+    except UNREADABLE as exc:
+        run.errors.append({"repository": name, "error": exc.message})
+
+
+def prune_manifests() -> int:
+    """Remove index rows no tag reaches any more (the registry's GC may have deleted them)."""
+    reachable_indexes = Manifest.objects.filter(tags__isnull=False, is_index=True)
+    orphans = Manifest.objects.filter(tags__isnull=True).exclude(index_links__index__in=reachable_indexes)
+    count, _ = orphans.delete()
+    # Blob rows stay: a digest's size never changes, and the garbage collection's preview needs the sizes of
+    # the blobs of deleted images. garbage_collection/collection.py drops them once a collection has deleted the blobs.
+    return count
+
+
+# --- Notifications --------------------------------------------------------------------------
+
+
+def record_push(client: RegistryClient, registry: Registry, repository: str, tag: str, digest: str, pushed_at=None):
+    """Apply a push event: fetch the digest if the index lacks it, then point the tag at it."""
+    if not Manifest.objects.filter(digest=digest).exists():
+        store(fetch(client, repository, digest))
+    with transaction.atomic():
+        repo, _ = Repository.objects.get_or_create(registry=registry, name=repository)
+        manifest = Manifest.objects.get(digest=digest)
+        now, when = timezone.now(), pushed_at or timezone.now()
+        row, created = Tag.objects.get_or_create(
+            repository=repo,
+            name=tag,
+            defaults={"manifest": manifest, "first_seen": now, "pushed_at": when, "last_seen": now},
+        )
+        if not created and row.manifest_id != manifest.pk:
+            row.manifest, row.pushed_at, row.last_seen = manifest, when, now
+            row.save(update_fields=["manifest", "pushed_at", "last_seen"])
+
+
+def forget_tag(registry: Registry, repository: str, tag: str) -> None:
+    Tag.objects.filter(repository__registry=registry, repository__name=repository, name=tag).delete()
+
+
+def record_delete(client: RegistryClient, registry: Registry, repository: str, digest: str, tag: str = "") -> int:
+    """Apply a delete event. Deleting a manifest takes every tag on it along, deleting a tag (v3) only
+    that tag; an event doesn't say which happened, so each tag it may concern is asked about again."""
+    tags = Tag.objects.filter(repository__registry=registry, repository__name=repository)
+    concerned = list(tags.filter(Q(manifest__digest=digest) | Q(name=tag)).values_list("name", flat=True))
+    digests = client.map(lambda name: resolve_or_none(client, repository, name), concerned)
+    gone = [name for name, now in zip(concerned, digests, strict=True) if now is None]
+    tags.filter(name__in=gone).delete()
+    return len(gone)

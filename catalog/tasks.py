@@ -1,0 +1,55 @@
+"""The index's background work on Django's Tasks framework: reconciles and the updates notifications ask for.
+
+Tasks take only JSON-friendly arguments and always build their registry client from settings, so the
+same code runs in the database backend's worker, in RQ's, or immediately in tests. This module calls the
+sync engine; nothing below it imports it (the freshness policy and the views queue work through it).
+"""
+
+from django.tasks import task
+from django.utils.dateparse import parse_datetime
+
+from catalog import sync
+from catalog.models import SyncRun
+from registry.client import RegistryError, get_client
+
+
+@task
+def reconcile_registry() -> int:
+    """A full reconcile; returns the SyncRun's id."""
+    return sync.reconcile(get_client(), sync.current_registry()).pk
+
+
+@task
+def sync_repository(name: str) -> int:
+    """Bring one repository in step (tags list, a HEAD per tag, new digests only)."""
+    return sync.sync_repository(get_client(), sync.current_registry(), name)
+
+
+@task
+def apply_push(repository: str, tag: str, digest: str, timestamp: str = "") -> None:
+    """A tag was pushed: index its digest if new and point the tag at it. Events arrive late and out of
+    order, so the tag is asked about first (one HEAD): a tag deleted or moved since is recorded as it is now,
+    not as the event says."""
+    client, registry = get_client(), sync.current_registry()
+    try:
+        current = sync.resolve_or_none(client, repository, tag)
+        if current is None:
+            sync.forget_tag(registry, repository, tag)
+            return
+        pushed_at = parse_datetime(timestamp or "") if current == digest else None
+        sync.record_push(client, registry, repository, tag, current, pushed_at)
+    except RegistryError:
+        sync.sync_repository(client, registry, repository)
+
+
+@task
+def apply_delete(repository: str, digest: str, tag: str = "") -> None:
+    sync.record_delete(get_client(), sync.current_registry(), repository, digest, tag)
+
+
+def start_reconcile() -> bool:
+    """Queue a full reconcile unless one is already running; says whether one was queued."""
+    if SyncRun.objects.filter(kind=SyncRun.FULL, status=SyncRun.RUNNING, finished_at__isnull=True).exists():
+        return False
+    reconcile_registry.enqueue()
+    return True

@@ -1,0 +1,88 @@
+"""The repository list, a repository's tags, and one tag: read from the index, revalidated as catalog/freshness.py
+says."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from catalog import detail, freshness, queries, sync
+from catalog.models import Registry
+from catalog.pages import render_page, without_refresh
+from registry.client import DeleteDisabled, ReadOnly, get_client
+from registry.explain import refusal
+
+REPOSITORIES_PER_PAGE = 50
+TAGS_PER_PAGE = 50
+
+
+@require_GET
+def repository_list(request):
+    """Every repository of the index, grouped by namespace, filterable and paginated."""
+    registry = sync.current_registry()
+    failure = freshness.revalidate_catalog(registry, force="refresh" in request.GET)
+    warning = _("The registry could not be reached; showing the repositories the index holds.") if failure else ""
+    if "refresh" in request.GET:
+        if warning:
+            messages.warning(request, warning)
+        return redirect(without_refresh(request))
+    query = request.GET.get("q", "").strip()
+    repositories = queries.repositories_with_counts(registry)
+    matching = repositories.filter(name__icontains=query) if query else repositories
+    page = Paginator(matching, REPOSITORIES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"page": page, "query": query, "total": registry.repositories.count(), "warning": warning}
+    return render_page(request, "catalog/repositories.html", context, {"repositories": "table"})
+
+
+@require_GET
+def repository_detail(request, name):
+    """A repository's tags from the index, sorted and filtered across all of them, then paginated."""
+    repository, failure = freshness.revalidated(name, force="refresh" in request.GET)
+    if "refresh" in request.GET:
+        if failure:
+            messages.warning(request, freshness.stale_warning(repository))
+        return redirect(without_refresh(request))
+    sort = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "created"
+    descending = request.GET.get("dir", "asc" if sort == "name" else "desc") == "desc"
+    query = request.GET.get("q", "").strip()
+    tags = queries.plain_tags(repository)
+    ordered = queries.sort_tags(queries.filter_tags(tags, query), sort, descending)
+    page = Paginator(ordered, TAGS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = queries.tag_rows(repository, page.object_list)
+    context = {
+        "repository": repository,
+        "page": page,
+        "total": tags.count() if query else page.paginator.count,
+        "query": query,
+        "sort": sort,
+        "direction": "desc" if descending else "asc",
+        "shared": any(row.shared_with for row in page.object_list),
+        "warning": freshness.stale_warning(repository) if failure else "",
+        "delete_refusal": delete_refusal(repository.registry),
+    }
+    return render_page(request, "catalog/repository.html", context, {"tags": "table"})
+
+
+def delete_refusal(registry: Registry) -> str:
+    """The remembered reason deletes are refused (found by the last delete or preview), for a banner."""
+    if registry.delete_status == "disabled":
+        return refusal(DeleteDisabled(""))
+    if registry.delete_status == "read-only":
+        return refusal(ReadOnly(""))
+    return ""
+
+
+@require_GET
+def tag_detail(request, name, tag):
+    """One tag: its manifest, each platform's layers and config (live), its relations (from the index)."""
+    image = detail.image_detail(get_client(), name, tag)
+    registry = sync.current_registry()
+    # The index's word on this tag is stale when it points elsewhere than the registry does now.
+    agrees = registry.repositories.filter(name=name, tags__name=tag, tags__manifest__digest=image.manifest.digest)
+    if not agrees.exists():  # pushed or moved since the index last looked: record just this tag
+        sync.record_push(get_client(), registry, name, tag, image.manifest.digest)
+    repository = registry.repositories.filter(name=name).first()
+    shared_with, signatures = queries.index_relations(repository, tag, image.manifest.digest)
+    context = {"repository": name, "detail": image, "shared_with": shared_with, "signatures": signatures}
+    return render(request, "catalog/tag.html", context)

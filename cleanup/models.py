@@ -1,0 +1,133 @@
+"""Deleting: the jobs a person confirmed (or a retention policy started), the audit log of everything done to
+the registry, and the retention policies."""
+
+from datetime import timedelta
+
+from django.db import models
+from django.utils import timezone
+
+from catalog import schedule
+from catalog.models import Registry
+
+
+class Job(models.Model):
+    """What a delete job and a garbage collection run share: a row a task works through, queued, then running,
+    then done or failed, with its page showing the progress."""
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+    class Meta:
+        abstract = True
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.DONE, self.FAILED)
+
+    @classmethod
+    def expire_abandoned(cls, registry, *, status: str, since: str, after: timedelta, error: str) -> int:
+        """Mark failed, with `error`, the registry's jobs still in `status` longer than `after` past their `since`
+        time: their worker died, and a job left queued or running would hold up the work waiting for it."""
+        now = timezone.now()
+        stuck = cls.objects.filter(registry=registry, status=status, **{f"{since}__lt": now - after})
+        return stuck.update(status=cls.FAILED, finished_at=now, error=error)
+
+
+class DeleteJob(Job):
+    """One delete a person confirmed (a tag, an image, a selection, a repository) or a retention run,
+    carried out by a task while its page shows the progress. `selection` is exactly what was confirmed:
+    [[repository, tag, digest], …]; a tag that points elsewhere by the time the job runs is left alone."""
+
+    TAG, IMAGE, TAGS, REPOSITORY, RETENTION = "tag", "image", "tags", "repository", "retention"
+    KINDS = [
+        (TAG, "remove a tag"),
+        (IMAGE, "delete an image"),
+        (TAGS, "delete tags"),
+        (REPOSITORY, "delete a repository"),
+        (RETENTION, "retention run"),
+    ]
+    DRAFT = "draft"  # a previewed selection waiting for its confirmation
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="delete_jobs")
+    kind = models.CharField(max_length=20, choices=KINDS)
+    repository = models.CharField(max_length=255, blank=True)
+    policy = models.ForeignKey("RetentionPolicy", null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by = models.CharField(max_length=150)
+    address = models.CharField(max_length=100, blank=True)
+    selection = models.JSONField(default=list)
+    status = models.CharField(max_length=20, default=Job.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.IntegerField(default=0, help_text="Tags in the selection.")
+    done = models.IntegerField(default=0, help_text="Tags handled so far, whatever the outcome.")
+    failed = models.IntegerField(default=0)
+    bytes_estimate = models.BigIntegerField(default=0, help_text="Freed after garbage collection, from the index.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["registry", "-created_at"], name="deletejob_registry_created")]
+
+
+class AuditEntry(models.Model):
+    """One thing done to the registry, by the dashboard (who asked, from where, what came of it) or seen in
+    the registry's own delete notifications."""
+
+    DASHBOARD, REGISTRY = "dashboard", "registry"
+    # Actions: untagging one tag, deleting a manifest (and so its tags), a repository delete, retention rules.
+    REMOVE_TAG, DELETE_MANIFEST, DELETE_REPOSITORY = "remove-tag", "delete-manifest", "delete-repository"
+    RETENTION_RUN, RULE_CHANGE, REGISTRY_DELETE = "retention-run", "retention-rule", "registry-delete"
+    GARBAGE_COLLECTION = "garbage-collection"
+    ACTIONS = [
+        REMOVE_TAG,
+        DELETE_MANIFEST,
+        DELETE_REPOSITORY,
+        RETENTION_RUN,
+        RULE_CHANGE,
+        REGISTRY_DELETE,
+        GARBAGE_COLLECTION,
+    ]
+    DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+
+    timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    source = models.CharField(max_length=20, default=DASHBOARD)
+    user = models.CharField(max_length=150, db_index=True)
+    address = models.CharField(max_length=100, blank=True)
+    action = models.CharField(max_length=30, db_index=True)
+    repository = models.CharField(max_length=255, blank=True, db_index=True)
+    tags = models.JSONField(default=list)
+    digest = models.CharField(max_length=80, blank=True)
+    outcome = models.CharField(max_length=20, default=DONE)
+    message = models.TextField(blank=True)
+    bytes = models.BigIntegerField(default=0, help_text="Estimated bytes freed after garbage collection.")
+    job = models.ForeignKey(DeleteJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries")
+
+    class Meta:
+        ordering = ["-timestamp", "-pk"]
+        verbose_name_plural = "audit entries"
+
+
+class RetentionPolicy(models.Model):
+    """Harbor's tag retention: for the repositories matching `repositories` (a shell pattern, `*` crossing
+    slashes), a tag is kept when ANY retain rule keeps it, or when it is protected; every other tag is
+    deleted. A digest that any kept tag uses is never deleted (such tags are only untagged)."""
+
+    PUSHED, CREATED = "pushed", "created"
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="retention_policies")
+    repositories = models.CharField(max_length=255, help_text="Shell pattern, e.g. shop/* or *.")
+    keep_newest = models.PositiveIntegerField(null=True, blank=True)
+    newest_by = models.CharField(max_length=10, default=PUSHED, choices=[(PUSHED, "pushed"), (CREATED, "created")])
+    keep_days = models.PositiveIntegerField(null=True, blank=True)
+    keep_regex = models.CharField(max_length=500, blank=True)
+    protect_regex = models.CharField(max_length=500, blank=True)
+    schedule = models.CharField(max_length=10, default=schedule.OFF)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+        ordering = ["repositories", "pk"]
+
+    def __str__(self):
+        return self.repositories

@@ -1,0 +1,294 @@
+"""Tag retention with Harbor's semantics.
+
+A policy applies to the repositories whose names match its shell pattern (fnmatch: `*` matches any run of
+characters, slashes included, so `shop/*` matches `shop/team/api` and `*` matches every repository). Within a
+repository, every policy that matches it counts: a tag is kept when ANY retain rule of ANY of them keeps it,
+or when it matches one of their protected-tags patterns; every other tag goes. The retain rules:
+- keep the newest N images, by push time (the last time one of the image's tags moved to it) or by the
+  image's created time (images without one count as oldest); every tag of a kept image is kept;
+- keep the images pushed within the last N days (same push time), with all their tags;
+- keep the tags whose name matches a regular expression (re.search: anchor with ^…$ for the whole name).
+Cosign-style signature tags (sha256-<digest>.sig/.att/.sbom) are never chosen. A repository that no
+policy with a retain rule matches is left alone. What goes is handed to the delete engine
+(cleanup/run.py), which never deletes a digest a kept tag still uses: such tags are only untagged.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from catalog import queries, schedule, sync
+from catalog.models import Registry, Tag
+from cleanup import run
+from cleanup.models import DeleteJob, RetentionPolicy
+from cleanup.plan import Choice, plan
+from registry.client import get_client
+
+UNDATED = datetime.min.replace(tzinfo=UTC)  # sorts an image without a created time below every other
+CHUNK = 500  # repository names per query
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """A tag as retention sees it: where it points, when it last moved, when its image was built."""
+
+    name: str
+    digest: str
+    pushed_at: datetime
+    created: datetime | None = None
+
+
+# --- The rules (pure) -----------------------------------------------------------------------
+
+
+def matches(policy: RetentionPolicy, repository: str) -> bool:
+    """Whether the policy applies to the repository (fnmatchcase: `*` crosses slashes)."""
+    return fnmatch.fnmatchcase(repository, policy.repositories)
+
+
+def has_retain_rule(policy: RetentionPolicy) -> bool:
+    return bool(policy.keep_newest or policy.keep_days or policy.keep_regex)
+
+
+def kept_by(policy: RetentionPolicy, tags: list[TagInfo], now: datetime) -> set[str]:
+    """The names of the tags one policy keeps (retain rules and protected tags)."""
+    pushed: dict[str, datetime] = {}
+    created: dict[str, datetime | None] = {}
+    for tag in tags:
+        pushed[tag.digest] = max(pushed.get(tag.digest, tag.pushed_at), tag.pushed_at)
+        created[tag.digest] = tag.created
+    digests: set[str] = set()
+    if policy.keep_newest:
+        if policy.newest_by == RetentionPolicy.CREATED:
+            ranked = sorted(pushed, key=lambda d: (created[d] or UNDATED, pushed[d], d), reverse=True)
+        else:
+            ranked = sorted(pushed, key=lambda d: (pushed[d], d), reverse=True)
+        digests.update(ranked[: policy.keep_newest])
+    if policy.keep_days:
+        since = now - timedelta(days=policy.keep_days)
+        digests.update(digest for digest, when in pushed.items() if when >= since)
+    names = {tag.name for tag in tags if tag.digest in digests}
+    for pattern in (policy.keep_regex, policy.protect_regex):
+        if pattern:
+            names.update(tag.name for tag in tags if searches(pattern, tag.name))
+    return names
+
+
+def searches(pattern: str, name: str) -> bool:
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:  # the form refuses such patterns; one written another way keeps every tag, to be safe
+        return True
+
+
+def to_delete(tags: Iterable[TagInfo], policies: Iterable[RetentionPolicy], now: datetime) -> list[TagInfo]:
+    """The tags of one repository that go, given every policy that matches it; sorted by name."""
+    policies = list(policies)
+    candidates = [tag for tag in tags if not queries.SIGNATURE_TAG_RE.match(tag.name)]
+    if not any(has_retain_rule(policy) for policy in policies):
+        return []
+    kept = set().union(*(kept_by(policy, candidates, now) for policy in policies))
+    return sorted((tag for tag in candidates if tag.name not in kept), key=lambda tag: tag.name)
+
+
+def describe(policy: RetentionPolicy) -> str:
+    """The policy's rules in words."""
+    rules = []
+    if policy.keep_newest:
+        if policy.newest_by == RetentionPolicy.CREATED:
+            text = ngettext(
+                "keep the newest image by created time",
+                "keep the %(count)d newest images by created time",
+                policy.keep_newest,
+            )
+        else:
+            text = ngettext(
+                "keep the most recently pushed image",
+                "keep the %(count)d most recently pushed images",
+                policy.keep_newest,
+            )
+        rules.append(text % {"count": policy.keep_newest})
+    if policy.keep_days:
+        text = ngettext(
+            "keep images pushed in the last day", "keep images pushed in the last %(count)d days", policy.keep_days
+        )
+        rules.append(text % {"count": policy.keep_days})
+    if policy.keep_regex:
+        rules.append(_("keep tags matching %(regex)s") % {"regex": policy.keep_regex})
+    if policy.protect_regex:
+        rules.append(_("never delete tags matching %(regex)s") % {"regex": policy.protect_regex})
+    return "; ".join(rules) or _("no retain rule: deletes nothing")
+
+
+def schedule_label(policy: RetentionPolicy) -> str:
+    return schedule.label(policy.schedule)
+
+
+# --- From the index -------------------------------------------------------------------------
+
+
+def repository_names(registry: Registry, policy: RetentionPolicy) -> list[str]:
+    """The indexed repositories the policy matches, sorted."""
+    names = registry.repositories.values_list("name", flat=True)
+    return sorted(name for name in names if matches(policy, name))
+
+
+def policies_of(registry: Registry, policy: RetentionPolicy) -> list[RetentionPolicy]:
+    """Every policy of the registry, with `policy` as given (it may be unsaved or edited)."""
+    others = [other for other in registry.retention_policies.all() if other.pk != policy.pk or policy.pk is None]
+    return [*others, policy]
+
+
+def tags_of(registry: Registry, names: list[str]) -> dict[str, list[TagInfo]]:
+    found: dict[str, list[TagInfo]] = defaultdict(list)
+    for start in range(0, len(names), CHUNK):
+        rows = Tag.objects.filter(repository__registry=registry, repository__name__in=names[start : start + CHUNK])
+        fields = ("repository__name", "name", "manifest__digest", "pushed_at", "manifest__created")
+        for repository, *tag in rows.values_list(*fields):
+            found[repository].append(TagInfo(*tag))
+    return found
+
+
+def decide(registry: Registry, policy: RetentionPolicy, now: datetime | None = None) -> dict[str, list[TagInfo]]:
+    """repository -> the tags that go, for each repository the policy matches (all its policies OR-ed)."""
+    now = now or timezone.now()
+    policies = policies_of(registry, policy)
+    names = repository_names(registry, policy)
+    tags = tags_of(registry, names)
+    return {name: to_delete(tags[name], [p for p in policies if matches(p, name)], now) for name in names}
+
+
+def candidates(registry: Registry, policy: RetentionPolicy) -> list[Choice]:
+    """What a run of the policy chooses to delete, from the index."""
+    return [
+        Choice(repository, tag.name, tag.digest)
+        for repository, going in sorted(decide(registry, policy).items())
+        for tag in going
+    ]
+
+
+def refresh(registry: Registry, policy: RetentionPolicy) -> list[str]:
+    """Bring the catalog and every repository the policy matches in step with the registry; their names."""
+    client = get_client()
+    sync.sync_catalog(client, registry)
+    names = repository_names(registry, policy)
+    for name in names:
+        sync.sync_repository(client, registry, name)
+    return names
+
+
+def chooser(policy: RetentionPolicy) -> Callable[[Registry], tuple[list[Choice], list[str]]]:
+    """For run.run: re-read the registry, then decide."""
+
+    def choose(registry: Registry) -> tuple[list[Choice], list[str]]:
+        names = refresh(registry, policy)
+        return candidates(registry, policy), names
+
+    return choose
+
+
+# --- Dry run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Going:
+    tag: TagInfo
+    reason: str = ""  # set when the tag is only untagged: a kept tag shares its image
+
+    @property
+    def untag_only(self) -> bool:
+        return bool(self.reason)
+
+
+@dataclass
+class RepositoryPreview:
+    name: str
+    synced_at: datetime | None
+    going: list[Going] = field(default_factory=list)
+    kept: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Preview:
+    repositories: list[RepositoryPreview]
+    bytes: int
+
+    @property
+    def tag_count(self) -> int:
+        return sum(len(repository.going) for repository in self.repositories)
+
+    @property
+    def synced_at(self) -> datetime | None:
+        """The oldest sync among the repositories: what the whole preview is as of."""
+        dates = [repository.synced_at for repository in self.repositories if repository.synced_at]
+        return min(dates, default=None)
+
+    @property
+    def unindexed(self) -> int:
+        return sum(1 for repository in self.repositories if repository.synced_at is None)
+
+
+def preview(registry: Registry, policy: RetentionPolicy, now: datetime | None = None) -> Preview:
+    """What a run would do, judged from the index alone (nothing is asked of the registry)."""
+    going = decide(registry, policy, now)
+    work = plan(registry, [Choice(name, tag.name, tag.digest) for name, tags in going.items() for tag in tags])
+    reasons = {(step.repository, step.tags[0]): step.reason for step in work.untag_steps}
+    freed: dict[str, int] = defaultdict(int)
+    for step in work.steps:
+        freed[step.repository] += step.bytes
+    counted = registry.repositories.annotate(tag_count=Count("tags")).values_list("name", "synced_at", "tag_count")
+    indexed = {name: (synced_at, count) for name, synced_at, count in counted}
+    rows = []
+    for name, tags in sorted(going.items()):
+        synced_at, total = indexed.get(name, (None, len(tags)))
+        shown = [Going(tag, reasons.get((name, tag.name), "")) for tag in tags]
+        rows.append(RepositoryPreview(name, synced_at, shown, total - len(tags), freed[name]))
+    return Preview(rows, work.bytes)
+
+
+# --- Runs -----------------------------------------------------------------------------------
+
+
+def active_job(policy: RetentionPolicy) -> DeleteJob | None:
+    run.expire_abandoned(policy.registry)
+    return (
+        DeleteJob.objects.filter(policy=policy, status__in=[DeleteJob.QUEUED, DeleteJob.RUNNING])
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def new_run(policy: RetentionPolicy, user: str, address: str = "", now: datetime | None = None) -> DeleteJob:
+    """A queued run of the policy (its job), stamped as the policy's last run."""
+    job = DeleteJob.objects.create(
+        registry_id=policy.registry_id,
+        kind=DeleteJob.RETENTION,
+        policy=policy,
+        requested_by=user,
+        address=address,
+        status=DeleteJob.QUEUED,
+    )
+    policy.last_run_at = now or timezone.now()
+    policy.save(update_fields=["last_run_at"])
+    return job
+
+
+def due(now: datetime) -> list[RetentionPolicy]:
+    """The scheduled policies whose interval has passed since their last run and have no run queued or running."""
+    scheduled = RetentionPolicy.objects.filter(schedule__in=list(schedule.SECONDS)).select_related("registry")
+    return [
+        policy
+        for policy in scheduled
+        if schedule.is_due(policy.schedule, policy.last_run_at, now) and not active_job(policy)
+    ]

@@ -1,0 +1,228 @@
+"""Carrying out a delete job: the registry's capabilities checked, the repositories synced, the plan
+(cleanup/plan.py) made against the registry as it is now, then each step run and its true outcome written
+to the audit log, whatever happens half way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from catalog import sync
+from catalog.models import Registry, Tag
+from cleanup.models import AuditEntry, DeleteJob
+from cleanup.plan import Choice, Plan, Step, plan
+from registry.client import DeleteDisabled, NotFound, ReadOnly, RegistryClient, RegistryError, get_client
+from registry.explain import refusal
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 32  # steps between two progress updates
+CAPABILITIES_SECONDS = 60  # how long "delete is enabled" is believed before asking again
+
+
+# --- Capabilities ---------------------------------------------------------------------------
+
+
+def delete_mode(client: RegistryClient, registry: Registry, *, refresh: bool = False) -> str:
+    """How this registry removes a single tag ('native' or 'throwaway'), probed once and remembered; whether
+    deleting is enabled is asked again after CAPABILITIES_SECONDS. Raises DeleteDisabled or ReadOnly."""
+    fresh = registry.capabilities_checked_at and timezone.now() - registry.capabilities_checked_at < timedelta(
+        seconds=CAPABILITIES_SECONDS
+    )
+    if registry.tag_delete and registry.delete_status == "enabled" and fresh and not refresh:
+        return registry.tag_delete
+    try:
+        mode = client.tag_delete_mode()
+        registry.tag_delete, registry.delete_status = mode, "enabled"
+    except DeleteDisabled:
+        registry.delete_status = "disabled"
+        raise
+    except ReadOnly:
+        registry.delete_status = "read-only"
+        raise
+    finally:
+        registry.capabilities_checked_at = timezone.now()
+        registry.save(update_fields=["tag_delete", "delete_status", "capabilities_checked_at"])
+    return mode
+
+
+# --- Running --------------------------------------------------------------------------------
+
+
+def create_job(registry: Registry, kind: str, choices: list[Choice], *, user: str, address: str, **fields) -> DeleteJob:
+    return DeleteJob.objects.create(
+        registry=registry,
+        kind=kind,
+        selection=[[choice.repository, choice.tag, choice.digest] for choice in dict.fromkeys(choices)],
+        total=len(set(choices)),
+        requested_by=user,
+        address=address,
+        **fields,
+    )
+
+
+def run(job: DeleteJob, client: RegistryClient, choose=None) -> DeleteJob:
+    """Carry out a job. `choose(registry)` gives the choices at run time instead of job.selection (a
+    retention run decides after its sync). Every outcome is written down, whatever happens."""
+    registry = job.registry
+    job.status, job.started_at = DeleteJob.RUNNING, timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    repositories = sorted({row[0] for row in job.selection}) if choose is None else []
+    try:
+        mode = delete_mode(client, registry, refresh=True)  # asked again: a write must not meet a surprise
+        for name in repositories:
+            sync.sync_repository(client, registry, name)
+        if choose is not None:
+            choices, repositories = choose(registry)
+            job.selection = [[c.repository, c.tag, c.digest] for c in choices]
+            job.total = len(choices)
+            job.save(update_fields=["selection", "total"])
+        work = plan(registry, [Choice(*row) for row in job.selection])
+        job.bytes_estimate = work.bytes
+        job.save(update_fields=["bytes_estimate"])
+        record_untouched(job, work)
+        perform_all(job, client, work.steps, mode)
+        job.status = DeleteJob.DONE
+    except RegistryError as exc:
+        job.status, job.error = DeleteJob.FAILED, refusal(exc)
+        logger.warning("Delete job %s failed: %s", job.pk, exc.message)
+    except Exception:
+        # A job left "running" would block retention runs for good: record the stop, then let it propagate.
+        job.status, job.error = DeleteJob.FAILED, _("Stopped by an internal error; see the server log.")
+        logger.exception("Delete job %s stopped", job.pk)
+        raise
+    finally:
+        for name in repositories:
+            with contextlib.suppress(RegistryError):  # else the next reconcile will
+                sync.sync_repository(client, registry, name)  # the index shows the outcome at once
+        job.finished_at = timezone.now()
+        # Not a plain save(): done and failed were counted in the database (F expressions).
+        job.save(update_fields=["status", "error", "finished_at"])
+    job.refresh_from_db()
+    return job
+
+
+def whole_repository(name: str):
+    """A repository delete's choices, made when the job runs: every tag the registry has then (typing the
+    repository's name chose them all), after a sync."""
+
+    def choose(registry: Registry) -> tuple[list[Choice], list[str]]:
+        sync.sync_repository(get_client(), registry, name)
+        tags = Tag.objects.filter(repository__registry=registry, repository__name=name)
+        return [Choice(name, tag, digest) for tag, digest in tags.values_list("name", "manifest__digest")], [name]
+
+    return choose
+
+
+def record_untouched(job: DeleteJob, work: Plan) -> None:
+    """Entries for the chosen tags the plan leaves out: gone already (done), or moved (left alone)."""
+    moved = _("Left alone: the tag now points to %(digest)s, not to the image that was chosen.")
+    outcomes = [(choice, AuditEntry.DONE, _("Already gone from the registry.")) for choice in work.gone]
+    outcomes += [(choice, AuditEntry.SKIPPED, moved % {"digest": now[:19]}) for choice, now in work.moved]
+    entries = [
+        entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], choice.digest, outcome, message)
+        for choice, outcome, message in outcomes
+    ]
+    AuditEntry.objects.bulk_create(entries)
+    DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries))
+
+
+def perform_all(job: DeleteJob, client: RegistryClient, steps: list[Step], mode: str) -> None:
+    """Run the steps CHUNK at a time, writing outcomes and progress after each chunk: first the manifest
+    deletes, on the client's threads, then the single-tag removals one at a time. 2.8 is not safe for a tag
+    written while another request of the same repository reads its tags (distribution#2514: a delete then
+    fails half way), and a removal writes the tag. Once the registry refuses deletes outright, the
+    remaining steps are reported as not attempted."""
+    refused: RegistryError | None = None
+    ordered = [(step, True) for step in steps if step.deletes_manifest]
+    ordered += [(step, False) for step in steps if not step.deletes_manifest]
+    for start in range(0, len(ordered), CHUNK):
+        chunk = [step for step, _ in ordered[start : start + CHUNK]]
+        parallel = all(together for _, together in ordered[start : start + CHUNK])
+        if refused is None:
+            run_step = lambda step: perform(client, step, mode)  # noqa: E731
+            outcomes = client.map(run_step, chunk) if parallel else [run_step(step) for step in chunk]
+        else:
+            not_attempted = _("Not attempted: %(reason)s") % {"reason": refusal(refused)}
+            outcomes = [(AuditEntry.FAILED, not_attempted, None)] * len(chunk)
+        entries, failed = [], 0
+        for step, (outcome, message, error) in zip(chunk, outcomes, strict=True):
+            if isinstance(error, (DeleteDisabled, ReadOnly)) and refused is None:
+                refused = error
+            failed += len(step.tags) if outcome == AuditEntry.FAILED else 0
+            freed = step.bytes if outcome == AuditEntry.DONE else 0
+            entries.append(entry(job, step.action, step.repository, step.tags, step.digest, outcome, message, freed))
+        AuditEntry.objects.bulk_create(entries)
+        DeleteJob.objects.filter(pk=job.pk).update(
+            done=F("done") + sum(len(step.tags) for step in chunk), failed=F("failed") + failed
+        )
+
+
+def perform(client: RegistryClient, step: Step, mode: str) -> tuple[str, str, RegistryError | None]:
+    """One step against the registry: (outcome, message, the error if any). Runs on a client thread."""
+    try:
+        if not step.deletes_manifest:
+            return remove_tag(client, step, mode)
+        client.delete_manifest(step.repository, step.digest)
+    except RegistryError as exc:
+        return AuditEntry.FAILED, refusal(exc), exc
+    problems = []
+    for child in step.children:
+        try:
+            client.delete_manifest(step.repository, child)
+        except RegistryError as exc:
+            problems.append(f"{child[:19]}: {exc.message}")
+    if problems:
+        message = _("The index was deleted; some of its images could not be: %(problems)s") % {
+            "problems": "; ".join(problems)
+        }
+        return AuditEntry.DONE, message, None
+    return AuditEntry.DONE, step.reason, None
+
+
+def remove_tag(client: RegistryClient, step: Step, mode: str) -> tuple[str, str, RegistryError | None]:
+    tag = step.tags[0]
+    try:
+        now = client.resolve(step.repository, tag)
+    except NotFound:
+        return AuditEntry.DONE, _("Already gone from the registry."), None
+    if now != step.digest:
+        return AuditEntry.SKIPPED, _("Left alone: the tag moved to %(digest)s meanwhile.") % {"digest": now[:19]}, None
+    client.remove_tag(step.repository, tag, mode, step.digest)
+    return AuditEntry.DONE, step.reason, None
+
+
+def entry(job, action, repository, tags, digest, outcome, message, freed=0) -> AuditEntry:
+    return AuditEntry(
+        user=job.requested_by,
+        address=job.address,
+        action=action,
+        repository=repository,
+        tags=tags,
+        digest=digest,
+        outcome=outcome,
+        message=message,
+        bytes=freed,
+        job=job,
+    )
+
+
+ABANDONED_AFTER = timedelta(hours=6)  # far beyond any delete job's length (1,500 tags take under a minute)
+
+
+def expire_abandoned(registry: Registry) -> None:
+    """A job whose worker died stays "running" and would hold up garbage collection and its retention policy
+    for good: past ABANDONED_AFTER it is marked failed (its entries still say what was done)."""
+    DeleteJob.expire_abandoned(
+        registry,
+        status=DeleteJob.RUNNING,
+        since="started_at",
+        after=ABANDONED_AFTER,
+        error=_("Abandoned: the worker running it stopped."),
+    )

@@ -1,0 +1,48 @@
+"""Deleting's background work on Django's Tasks framework: every delete job and retention run is queued here.
+
+Nothing below this module imports it: views and commands queue through it, and it calls the delete engine.
+"""
+
+from django.tasks import task
+from django.utils import timezone
+
+from cleanup import retention, run
+from cleanup.models import DeleteJob, RetentionPolicy
+from cleanup.signals import delete_job_starting
+from registry.client import get_client
+
+
+@task
+def run_delete_job(job_id: int) -> str:
+    """Carry out a confirmed delete (or a retention run); returns its final status."""
+    job = DeleteJob.objects.select_related("registry", "policy").get(pk=job_id)
+    if job.status != DeleteJob.QUEUED:  # delivered twice, or cancelled
+        return job.status
+    reasons = [reason for _, reason in delete_job_starting.send(sender=DeleteJob, job=job) if reason]
+    if reasons:
+        job.status, job.error = DeleteJob.FAILED, reasons[0]
+        job.save(update_fields=["status", "error"])
+        return job.status
+    choose = None  # the choices the job was created with
+    if job.kind == DeleteJob.RETENTION and job.policy:
+        choose = retention.chooser(job.policy)
+    elif job.kind == DeleteJob.REPOSITORY:
+        choose = run.whole_repository(job.repository)
+    return run.run(job, get_client(), choose).status
+
+
+def queue_delete_job(job: DeleteJob) -> DeleteJob:
+    """Queue a job created queued (or confirmed from a draft)."""
+    run_delete_job.enqueue(job.pk)
+    return job
+
+
+def start_retention_run(policy: RetentionPolicy, user: str, address: str = "", now=None) -> DeleteJob:
+    """A run of the policy now, in the background."""
+    return queue_delete_job(retention.new_run(policy, user, address, now))
+
+
+def queue_due_retention(now=None, **signal) -> list[DeleteJob]:
+    """Queue a run of every scheduled policy that is due (the scheduler's tick: catalog.signals.scheduler_tick)."""
+    now = now or timezone.now()
+    return [start_retention_run(policy, "schedule", now=now) for policy in retention.due(now)]

@@ -1,0 +1,275 @@
+"""Deleting tags, images and repositories: choose, preview, confirm, watch the job, read each tag's outcome.
+
+Every mutation is a POST (CSRF-checked by Django's middleware) behind a role: maintainers delete tags and
+images, admins delete repositories. What the preview showed is what the job may delete: the job carries
+(repository, tag, digest) as shown, and cleanup/run.py re-reads the registry before touching it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import roles
+from accounts.throttle import client_address
+from catalog import queries, sync
+from catalog.freshness import revalidated
+from catalog.models import Repository
+from catalog.pages import render_page
+from cleanup import plan, run, tasks
+from cleanup.models import AuditEntry, DeleteJob
+from cleanup.plan import Choice
+from cleanup.selection import TagFilterForm, selected_tags, selection_key
+from registry.client import DIGEST_RE, DeleteDisabled, ReadOnly, get_client
+from registry.explain import refusal
+
+RESULTS_PER_PAGE = 100
+
+
+# --- Choosing ---------------------------------------------------------------------------------
+
+
+@require_POST
+@roles.role_required(roles.MAINTAINER)
+def selection_update(request, name):
+    """Change the tags selected for deletion in a repository (kept in the session, so a selection spans
+    pages): `page` sets this page's tags to the ones checked, `filter` adds every tag a filter selects,
+    `clear` empties it."""
+    repository = get_object_or_404(Repository, registry=sync.current_registry(), name=name)
+    selection = set(selected_tags(request, name))
+    action = request.POST.get("action", "page")
+    if action == "page":
+        on_page = set(request.POST.getlist("page_tags"))
+        selection = (selection - on_page) | (set(request.POST.getlist("tag")) & on_page)
+    elif action == "filter":
+        form = TagFilterForm(request.POST)
+        if not form.is_valid():
+            for error in form.errors.values():
+                messages.error(request, " ".join(error))
+            return redirect_back(request, name)
+        found = form.selected(repository)
+        selection |= set(found)
+        text = ngettext(
+            "%(count)d tag matched the filter and was added.",
+            "%(count)d tags matched the filter and were added.",
+            len(found),
+        )
+        messages.info(request, text % {"count": len(found)})
+    elif action == "clear":
+        selection = set()
+    request.session[selection_key(name)] = sorted(selection & set(repository.tags.values_list("name", flat=True)))
+    if request.htmx and action == "page":  # the checkboxes' form: only the bar's count changes
+        context = {"repository": repository, "selection": request.session[selection_key(name)]}
+        return render_page(request, "catalog/repository.html", context, {"selection-bar": "selection_bar"})
+    return redirect_back(request, name)
+
+
+def redirect_back(request, name: str):
+    """Back to the repository page the form was on (only a path of this site is followed)."""
+    target = request.POST.get("next", "")
+    if not target.startswith(reverse("browser-repository", args=[name])):
+        target = reverse("browser-repository", args=[name])
+    return redirect(target)
+
+
+# --- Previews ---------------------------------------------------------------------------------
+
+
+def registry_refusal(registry) -> str:
+    """Why deletes cannot happen now (delete disabled, read-only), or "" when they can."""
+    try:
+        run.delete_mode(get_client(), registry)
+    except (DeleteDisabled, ReadOnly) as exc:
+        return refusal(exc)
+    return ""
+
+
+@require_http_methods(["GET", "POST"])
+@roles.role_required(roles.MAINTAINER)
+def tag_delete(request, name, tag):
+    """One tag: what goes with each of the two choices (only this tag, or the whole image); POST carries
+    the choice and the digest that was shown."""
+    registry = sync.current_registry()
+    if request.method == "POST":
+        return start_tag_delete(request, registry, name, tag)
+    digest = get_client().resolve(name, tag)
+    sync.record_push(get_client(), registry, name, tag, digest)  # the index must agree on this tag
+    repository, _failure = revalidated(name)
+    siblings = sorted(
+        repository.tags.filter(manifest__digest=digest).exclude(name=tag).values_list("name", flat=True),
+        key=queries.natural_key,
+    )
+    only_tag = plan.plan(registry, [Choice(name, tag, digest)])
+    whole = plan.plan(registry, [Choice(name, other, digest) for other in [tag, *siblings]])
+    context = {
+        "repository": name,
+        "tag": tag,
+        "digest": digest,
+        "siblings": siblings,
+        "containing": queries.index_tags_containing(repository, digest),
+        "only_tag": only_tag,
+        "whole": whole,
+        "refusal": registry_refusal(registry),
+    }
+    return render(request, "cleanup/tag_delete.html", context)
+
+
+def new_job(request, registry, name: str, kind: str, choices: list[Choice], **fields) -> DeleteJob:
+    """A delete job asked for by this request's user, from this request's address."""
+    user, address = request.user.username, client_address(request)
+    return run.create_job(registry, kind, choices, user=user, address=address, repository=name, **fields)
+
+
+def start_tag_delete(request, registry, name, tag):
+    digest = request.POST.get("digest", "")
+    if not DIGEST_RE.match(digest) or not registry.repositories.filter(name=name).exists():
+        messages.error(request, _("This delete form is incomplete; open the tag's Delete page again."))
+        return redirect("browser-repository", name)
+    if request.POST.get("choice") == "image":
+        tags = [tag, *request.POST.getlist("sibling")]
+        kind = DeleteJob.IMAGE
+    else:
+        tags, kind = [tag], DeleteJob.TAG
+    choices = [Choice(name, each, digest) for each in tags]
+    job = tasks.queue_delete_job(new_job(request, registry, name, kind, choices))
+    return redirect("browser-delete-job", job.pk)
+
+
+@require_POST
+@roles.role_required(roles.MAINTAINER)
+def selection_preview(request, name):
+    """Turn the repository's selection into a draft job and show its preview, where it is confirmed. Both read
+    the index (a stale repository is revalidated by a task, as its page does): reading 10,000 tags again would
+    hold the request for seconds, and the job reads the registry again before it deletes anything."""
+    registry = sync.current_registry()
+    tags = selected_tags(request, name)
+    if not tags:
+        messages.error(request, _("Select at least one tag first."))
+        return redirect("browser-repository", name)
+    repository, _failure = revalidated(name)
+    digests = dict(repository.tags.filter(name__in=tags).values_list("name", "manifest__digest"))
+    choices = [Choice(name, tag, digest) for tag, digest in digests.items()]
+    job = new_job(request, registry, name, DeleteJob.TAGS, choices, status=DeleteJob.DRAFT)
+    return redirect("browser-delete-job", job.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@roles.role_required(roles.ADMIN)
+def repository_delete(request, name):
+    """Delete every image of a repository; the name is typed again to confirm. The page counts from the index;
+    the job deletes every tag the registry has when it runs (see run.whole_repository)."""
+    registry = sync.current_registry()
+    repository, _failure = revalidated(name)
+    choices = [Choice(name, tag, digest) for tag, digest in repository.tags.values_list("name", "manifest__digest")]
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("confirm_name", "").strip() == name:
+            job = tasks.queue_delete_job(new_job(request, registry, name, DeleteJob.REPOSITORY, choices))
+            return redirect("browser-delete-job", job.pk)
+        error = _("Type the repository's name exactly to confirm.")
+    context = {
+        "repository": repository,
+        "plan": plan.plan(registry, choices),
+        "refusal": registry_refusal(registry),
+        "error": error,
+    }
+    return render(request, "cleanup/repository_delete.html", context, status=400 if error else 200)
+
+
+# --- Jobs -------------------------------------------------------------------------------------
+
+
+def visible_job(request, job_id: int) -> DeleteJob:
+    """A job its requester and admins may see; a draft only its requester."""
+    job = get_object_or_404(DeleteJob.objects.select_related("policy"), pk=job_id)
+    mine = job.requested_by == request.user.username
+    if job.status == DeleteJob.DRAFT and not mine:
+        raise Http404
+    if not mine and not roles.has_role(request.user, roles.ADMIN) and job.kind == DeleteJob.RETENTION:
+        raise PermissionDenied
+    return job
+
+
+@require_GET
+@roles.role_required(roles.MAINTAINER)
+def job_detail(request, job_id):
+    """A draft's preview and confirmation; a running job's progress (htmx polls it); a finished job's
+    outcome for every tag."""
+    job = visible_job(request, job_id)
+    context = {"job": job}
+    if job.status == DeleteJob.DRAFT:
+        draft = plan.plan(job.registry, [Choice(*row) for row in job.selection])
+        # Tags removed alone first (the ones worth a second look), then in natural order.
+        steps = sorted(draft.steps, key=lambda step: (step.deletes_manifest, queries.natural_key(step.tags[0])))
+        context["plan"], context["refusal"] = draft, registry_refusal(job.registry)
+        context["steps"] = Paginator(steps, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+    else:
+        rows = job_results(job)
+        context["results"] = Paginator(rows, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+        counts = Counter(row["outcome"] for row in rows)
+        context["outcomes"] = {outcome.replace("-", "_"): counts[outcome] for outcome in OUTCOMES}
+    # htmx polls the progress and pages the preview
+    return render_page(
+        request, "cleanup/delete_job.html", context, {"job-progress": "progress", "preview-steps": "preview_steps"}
+    )
+
+
+OUTCOMES = [AuditEntry.FAILED, "not-attempted", AuditEntry.SKIPPED, AuditEntry.DONE]
+
+
+def job_results(job: DeleteJob) -> list[dict]:
+    """One row per chosen tag with its outcome, failures first. Tags the job never reached (it stopped, or
+    it is still running) are "not attempted"."""
+    rows, reached = [], set()
+    for entry in job.entries.order_by("pk"):
+        for tag in entry.tags:
+            reached.add((entry.repository, tag))
+            rows.append(
+                {
+                    "repository": entry.repository,
+                    "tag": tag,
+                    "digest": entry.digest,
+                    "action": entry.action,
+                    "outcome": entry.outcome,
+                    "message": entry.message,
+                }
+            )
+    if job.finished:
+        rows += [
+            {
+                "repository": repository,
+                "tag": tag,
+                "digest": digest,
+                "action": "",
+                "outcome": "not-attempted",
+                "message": job.error,
+            }
+            for repository, tag, digest in job.selection
+            if (repository, tag) not in reached
+        ]
+    return sorted(rows, key=lambda row: (OUTCOMES.index(row["outcome"]), queries.natural_key(row["tag"])))
+
+
+@require_POST
+@roles.role_required(roles.MAINTAINER)
+def job_confirm(request, job_id):
+    """Confirm a draft: queue it and empty the selection it came from."""
+    job = visible_job(request, job_id)
+    if job.status != DeleteJob.DRAFT:
+        messages.info(request, _("This delete was already confirmed."))
+        return redirect("browser-delete-job", job.pk)
+    job.status, job.created_at = DeleteJob.QUEUED, timezone.now()
+    job.save(update_fields=["status", "created_at"])
+    request.session.pop(selection_key(job.repository), None)
+    tasks.queue_delete_job(job)
+    return redirect("browser-delete-job", job.pk)

@@ -1,0 +1,168 @@
+"""The run command. With REGISTRY_URL unset it first starts a registry of its own under DATA_DIR/registry
+(htpasswd auth, delete enabled, a few demo images), then serves the dashboard with gunicorn."""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from devtools import images, localregistry
+from registry.client import RegistryClient, RegistryError
+from registry.htpasswd import add_user
+
+SERVICE_USER = "dashboard"
+
+
+def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise CommandError(f"The dashboard did not start serving on {url}; see the messages above.")
+
+
+class Command(BaseCommand):
+    help = "Serve the dashboard; without REGISTRY_URL, start a local demo registry first."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000", help="Where the dashboard listens.")
+        parser.add_argument("--registry-port", type=int, default=5000, help="Port of the demo registry.")
+
+    def handle(self, *args, bind, registry_port, **options):
+        host, _, port = bind.rpartition(":")
+        if not port.isdigit() or not localregistry.port_is_free(host.strip("[]"), int(port)):
+            raise CommandError(
+                f"Cannot listen on {bind}: it is in use or not host:port. Stop the other server or pass --bind."
+            )
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        env, registry = os.environ.copy(), None
+        if not os.environ.get("REGISTRY_URL"):
+            notify_host = "127.0.0.1" if host in ("", "0.0.0.0", "[::]") else host
+            registry, env_changes = self.start_demo_registry(
+                Path(settings.DATA_DIR) / "registry", registry_port, f"http://{notify_host}:{port}/notifications/"
+            )
+            env.update(env_changes)
+        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "registry_ui.wsgi",
+                "--bind",
+                bind,
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--access-logfile",
+                "-",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+        )
+        worker = (
+            ["db_worker", "--interval", "0.25", "--no-startup-delay", "-v", "0"]
+            if settings.TASKS_BACKEND == "database"
+            else ["rqworker", "--job-class", "django_tasks_rq.Job", "default"]
+        )
+        helpers = [subprocess.Popen([*manage, *worker], env=env)]
+        if settings.REGISTRY_SYNC_INTERVAL > 0:  # the first reconcile is queued at once, then every interval
+            helpers.append(
+                subprocess.Popen([*manage, "sync_registry", "--every", str(settings.REGISTRY_SYNC_INTERVAL)], env=env)
+            )
+        try:
+            wait_until_serving(f"http://{bind}/health/", server)
+            self.stdout.write(self.style.SUCCESS(f"\nDashboard: http://{bind}/   (Ctrl+C stops it)\n"))
+            signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in [server, *helpers]:
+                process.terminate()
+            for process in [server, *helpers]:
+                process.wait()
+            if registry:
+                registry.stop()
+
+    def start_demo_registry(self, root: Path, port: int, notifications_url: str):
+        command = localregistry.registry_command() or localregistry.docker_command(root)
+        if command is None:
+            raise CommandError(
+                "No registry to start: install the docker-registry package (apt-get install docker-registry) "
+                "or Docker, or set REGISTRY_URL to an existing registry."
+            )
+        secret_file = root / "notifications.secret"
+        if not secret_file.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            secret_file.touch(mode=0o600)
+            secret_file.write_text(secrets.token_urlsafe(24))
+        registry = localregistry.LocalRegistry(
+            root, port=port, notifications_url=notifications_url, notifications_secret=secret_file.read_text()
+        )
+        password_file = root / "dashboard.password"
+        first_start = not registry.htpasswd.exists() or not password_file.exists()
+        if first_start:
+            root.mkdir(parents=True, exist_ok=True)
+            admin_password = secrets.token_urlsafe(12)
+            registry.htpasswd.write_text("")
+            add_user(registry.htpasswd, "admin", admin_password, cost=10)
+            # The registry checks bcrypt on every request and the dashboard makes thousands: cost 4 (the
+            # lowest) keeps that cheap, and a random 32-character password needs no key stretching.
+            password_file.touch(mode=0o600)
+            password_file.write_text(secrets.token_urlsafe(24))
+            add_user(registry.htpasswd, SERVICE_USER, password_file.read_text(), cost=4)
+        try:
+            with open(root / "registry.log", "ab") as log:  # the child keeps its own copy of the descriptor
+                registry.start(command, log=log)
+        except (RuntimeError, RegistryError) as exc:
+            raise CommandError(f"The demo registry did not start ({exc}); see {root / 'registry.log'}.") from None
+        marker = root / "demo-images-pushed"
+        if not marker.exists():
+            self.stdout.write("Pushing demo images…")
+            images.demo_images(RegistryClient(registry.url, SERVICE_USER, password_file.read_text()))
+            marker.touch()
+        self.stdout.write(self.style.SUCCESS(f"Demo registry: {registry.url}   (data in {root})"))
+        if first_start:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Sign in as admin with the password {admin_password}\n"
+                    f"It is shown only this once. The same works for: docker login 127.0.0.1:{port}"
+                )
+            )
+        else:
+            self.stdout.write(
+                f"Sign in as admin (the password was printed at the first start; "
+                f"to get a new one, delete {registry.htpasswd})."
+            )
+        env = {
+            "REGISTRY_URL": registry.url,
+            "REGISTRY_USERNAME": SERVICE_USER,
+            "REGISTRY_PASSWORD_FILE": str(password_file),
+            "REGISTRY_HTPASSWD_PATH": str(registry.htpasswd),
+            "REGISTRY_NOTIFICATIONS_SECRET_FILE": str(secret_file),
+            "DASHBOARD_ADMINS": ",".join(filter(None, [os.environ.get("DASHBOARD_ADMINS", ""), "admin"])),
+        }
+        if localregistry.registry_command() and "GC_BRIDGE" not in os.environ:
+            # The demo registry is a process of this host: garbage collection runs its binary on its files.
+            env |= {
+                "GC_BRIDGE": "local",
+                "REGISTRY_BINARY": localregistry.registry_command()[0],
+                "REGISTRY_CONFIG_PATH": str(registry.config_path),
+                "REGISTRY_STORAGE_PATH": str(root / "data"),
+            }
+        return registry, env

@@ -1,0 +1,86 @@
+"""Collections and deletes keep out of each other's way: one collection at a time; a real collection starts once
+no delete job is running, and a delete job queued meanwhile waits until the collection ends. A run or job whose
+worker died would block the others for good, so each is marked failed once it is clearly abandoned."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from catalog.models import Registry
+from cleanup import run as delete_run
+from cleanup.models import DeleteJob
+from garbage_collection.models import GcRun
+
+WAIT_POLL_SECONDS = 1.0
+ABANDON_MARGIN_SECONDS = 600  # past GC_TIME_LIMIT, a run still "running" has lost its worker
+QUEUED_ABANDONED_AFTER = timedelta(hours=1)  # no worker took it
+DELETES_WAIT_SECONDS = 600  # a real collection waits this long for running deletes
+DELETE_WAIT_FOR_GC_SECONDS = 3600  # a delete queued during a garbage collection starts after it
+
+
+class Busy(Exception):
+    """Another collection is queued or running, or a delete would not end."""
+
+
+def expire_abandoned(registry: Registry) -> None:
+    """A run running well past GC_TIME_LIMIT, or queued for an hour with no worker taking it, is marked failed."""
+    GcRun.expire_abandoned(
+        registry,
+        status=GcRun.RUNNING,
+        since="started_at",
+        after=timedelta(seconds=settings.GC_TIME_LIMIT + ABANDON_MARGIN_SECONDS),
+        error=_(
+            "Abandoned: the worker running it stopped. Check the registry: it may still be read-only, or its "
+            "container stopped and renamed …-before-restart-…."
+        ),
+    )
+    GcRun.expire_abandoned(
+        registry,
+        status=GcRun.QUEUED,
+        since="created_at",
+        after=QUEUED_ABANDONED_AFTER,
+        error=_("No task worker took it within an hour: is the worker running?"),
+    )
+
+
+def active(registry: Registry) -> GcRun | None:
+    """The collection queued or running now, if any."""
+    expire_abandoned(registry)
+    return registry.gc_runs.filter(status__in=[GcRun.QUEUED, GcRun.RUNNING]).order_by("created_at").first()
+
+
+def wait_for_deletes(registry: Registry, note: Callable[[str], None], limit: float = DELETES_WAIT_SECONDS) -> None:
+    """A real run starts only once no delete job is running (they change what the registry holds)."""
+    deadline = time.monotonic() + limit
+    noted = False
+    delete_run.expire_abandoned(registry)
+    while registry.delete_jobs.filter(status=DeleteJob.RUNNING).exists():
+        if not noted:
+            note(_("Waiting for a delete to finish."))
+            noted = True
+        if time.monotonic() > deadline:
+            raise Busy(_("A delete kept running for %(minutes)d minutes: not collecting.") % {"minutes": limit // 60})
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def wait_for_collection(registry: Registry, limit: float) -> bool:
+    """True once no real collection is running; False if one still runs after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    expire_abandoned(registry)
+    while registry.gc_runs.filter(status=GcRun.RUNNING, dry_run=False).exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(WAIT_POLL_SECONDS)
+    return True
+
+
+def delete_waits_for_collection(sender, job: DeleteJob, **kwargs) -> str | None:
+    """cleanup.signals.delete_job_starting: a delete job starts once no real collection runs, or fails."""
+    if not wait_for_collection(job.registry, limit=DELETE_WAIT_FOR_GC_SECONDS):
+        return _("Garbage collection was still running after an hour.")
+    return None

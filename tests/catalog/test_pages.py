@@ -1,0 +1,448 @@
+"""The browse pages against the session registry, read from the index: what a user sees on each."""
+
+import random
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from catalog import sync
+from catalog import tasks as catalog_tasks
+from catalog.models import Blob, Manifest, Registry, Repository, Tag
+from devtools.images import ImageSpec, push_image
+from devtools.localregistry import LocalRegistry, free_port
+from registry.client import RegistryClient, reset_client
+from registry.htpasswd import add_user
+from tests.conftest import BIG_TAG_COUNT, SERVICE_PASSWORD, SERVICE_USER
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("registry")]
+BIG = "big/many"
+LAST_PAGE = -(-BIG_TAG_COUNT // 50)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def indexed(django_db_setup, django_db_blocker, registry_process, registry_contents):
+    """The session registry, indexed once for this module and committed: each test's changes roll back."""
+    with django_db_blocker.unblock():
+        # Named by its URL: a test pointing REGISTRY_URL elsewhere keeps REGISTRY_PUBLIC_HOST (names are unique).
+        url = registry_process.url
+        row = Registry.objects.create(url=url, name=url)
+        run = sync.reconcile(RegistryClient(url, SERVICE_USER, SERVICE_PASSWORD), row)
+        assert run.status == "done", run.errors
+    yield row
+    with django_db_blocker.unblock():
+        row.delete()
+        Manifest.objects.all().delete()
+        Blob.objects.all().delete()
+
+
+@pytest.fixture(autouse=True)
+def fresh_for_an_hour(settings):
+    """The index built above counts as fresh: pages read it without asking the registry again."""
+    settings.REGISTRY_CACHE_SECONDS = 3600
+
+
+@pytest.fixture
+def own_client(own):
+    """The client of the test's own registry (see conftest's `own`); pages point at that registry."""
+    return own[1]
+
+
+def image(text: str) -> ImageSpec:
+    """A small image of its own: the same text gives the same digest."""
+    return ImageSpec(layers=[{"app": text}], created=datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def rows_of(html: str) -> list[str]:
+    """The tag names of a tag table, in the order shown."""
+    return re.findall(r'<a href="/repositories/[^"]+/-/([^/"]+)/">', html)
+
+
+def big_page(client, sort: str, direction: str, page: int = 1) -> list[str]:
+    params = {"sort": sort, "dir": direction, "page": page}
+    return rows_of(client.get(reverse("browser-repository", args=[BIG]), params).text)
+
+
+def test_home_shows_the_registry_and_its_counts(client_for, registry):
+    response = client_for().get(reverse("browser-home"))
+    assert response.status_code == 200
+    assert registry.url in response.text
+    assert "Reachable" in response.text
+    assert "registry/2.0" in response.text
+    assert "Enabled" in response.text  # delete is enabled on the session registry
+    tags = Tag.objects.filter(repository__registry__url=registry.url).count()
+    assert tags > BIG_TAG_COUNT and f'<span class="stat-value">{tags:,}</span>' in response.text
+    largest = re.search(r"most tags.*?</table>", response.text, re.S).group(0)
+    assert re.search(r'href="/repositories/big/many/">big/many</a></td>\s*<td class="num">1,500<', largest)
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"delete_enabled": False}, ["Disabled", "REGISTRY_STORAGE_DELETE_ENABLED"]),
+        ({"readonly": True}, ["Read-only", "maintenance (read-only) mode"]),
+    ],
+)
+def test_home_says_when_deleting_is_disabled_or_the_registry_is_read_only(
+    client_for, tmp_path, settings, changes, shown
+):
+    from registry.client import reset_client
+
+    other = LocalRegistry(tmp_path, **changes)
+    other.write_config()
+    add_user(other.htpasswd, "svc", "pw", cost=4)
+    other.start()
+    try:
+        settings.REGISTRY_URL, settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = other.url, "svc", "pw"
+        reset_client()
+        response = client_for().get(reverse("browser-home"))
+        assert all(text in response.text for text in shown)
+    finally:
+        other.stop()
+
+
+def test_repository_list_shows_every_repository_grouped_by_namespace(client_for):
+    response = client_for().get(reverse("browser-repositories"))
+    assert response.status_code == 200
+    for name in ("shop/api", "shop/web", "tools/multi", "tools/legacy-list", "big/many", "empty/gone"):
+        assert f'href="/repositories/{name}/"' in response.text
+    assert '<tr class="namespace"><td colspan="2">shop/</td></tr>' in response.text
+
+
+def test_a_repository_without_tags_is_marked(client_for):
+    html = client_for().get(reverse("browser-repositories")).text
+    row = re.search(r'href="/repositories/empty/gone/".*?</tr>', html, re.S).group(0)
+    assert "no tags" in row
+
+
+def test_a_repository_new_to_the_index_is_listed_and_indexed_when_opened(client_for, own_client):
+    push_image(own_client, "team/app", "1", image("one"))
+    push_image(own_client, "team/app", "2", image("two"))
+    client = client_for()
+    row = re.search(r'href="/repositories/team/app/".*?</tr>', client.get(reverse("browser-repositories")).text, re.S)
+    assert "not indexed yet" in row.group(0)  # the catalog names it; its tags are not read yet
+    assert sorted(rows_of(client.get(reverse("browser-repository", args=["team/app"])).text)) == ["1", "2"]
+    row = re.search(r'href="/repositories/team/app/".*?</tr>', client.get(reverse("browser-repositories")).text, re.S)
+    assert re.search(r'<td class="num">\s*2\s*</td>', row.group(0))
+
+
+def test_the_repository_filter_keeps_matching_names(client_for):
+    response = client_for().get(reverse("browser-repositories"), {"q": "shop"})
+    assert "shop/api" in response.text and "tools/multi" not in response.text
+
+
+def test_the_repository_filter_answers_htmx_with_the_table_only(client_for):
+    htmx = {"HX-Request": "true", "HX-Target": "repositories"}
+    response = client_for().get(reverse("browser-repositories"), {"q": "tools"}, headers=htmx)
+    assert response.text.lstrip().startswith('<section class="card" id="repositories">')
+    assert "<html" not in response.text
+
+
+def test_the_repository_list_is_paginated(client_for, registry_client, settings):
+    from catalog.views import repositories
+
+    repositories.REPOSITORIES_PER_PAGE, saved = 3, repositories.REPOSITORIES_PER_PAGE
+    try:
+        first = client_for().get(reverse("browser-repositories")).text
+        second = client_for().get(reverse("browser-repositories"), {"page": 2}).text
+    finally:
+        repositories.REPOSITORIES_PER_PAGE = saved
+    assert "Page 1 of" in first and "Page 2 of" in second
+    assert "big/many" in first and "big/many" not in second
+
+
+def test_repository_page_lists_tags_with_digest_size_and_created(client_for, registry_fixtures):
+    response = client_for().get(reverse("browser-repository", args=["shop/api"]), {"sort": "name", "dir": "asc"})
+    assert response.status_code == 200
+    # Natural order: 1.2.0 before 1.10.0.
+    assert rows_of(response.text) == ["1.0.0", "1.2.0", "1.10.0", "latest"]
+    assert registry_fixtures.api_digest.removeprefix("sha256:")[:12] in response.text
+    assert "linux/amd64" in response.text
+
+
+def test_tags_sharing_a_digest_are_marked(client_for):
+    html = client_for().get(reverse("browser-repository", args=["shop/api"])).text
+    shared = re.findall(r'/-/([^/"]+)/">[^<]*</a>\s*<span class="badge badge-info"[^>]*>shared', html)
+    assert sorted(shared) == ["1.10.0", "latest"]
+
+
+def ascending(sort: str, created: dict[str, datetime]) -> list[str]:
+    """big/many's 1,500 tags in the order a sort should give, worked out here from what the test knows."""
+    if sort == "name":
+        return [f"build-{n}" for n in range(BIG_TAG_COUNT)]  # natural order: build-9 before build-10
+    if sort == "created":
+        return sorted(created, key=lambda tag: (created[tag], tag))
+    tags = Tag.objects.filter(repository__name=BIG)
+    if sort == "pushed":  # the index saw every tag in one sync: give them distinct push times
+        tags = list(tags)
+        minutes = list(range(len(tags)))
+        random.Random(11).shuffle(minutes)
+        for tag, minute in zip(tags, minutes, strict=True):
+            tag.pushed_at = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)
+        Tag.objects.bulk_update(tags, ["pushed_at"], batch_size=500)
+        return [tag.name for tag in sorted(tags, key=lambda tag: tag.pushed_at)]
+    sizes = dict(tags.values_list("name", "manifest__size"))  # the configs differ in length, so in size
+    assert len(set(sizes.values())) > 1
+    return sorted(sizes, key=lambda tag: (sizes[tag], tag))
+
+
+@pytest.mark.parametrize("sort", ["name", "created", "size", "pushed"])
+def test_sorting_spans_all_tags_both_ways(client_for, registry_fixtures, sort):
+    order = ascending(sort, registry_fixtures.big_created)
+    client = client_for()
+    for direction, expected in (("asc", order), ("desc", order[::-1])):
+        assert big_page(client, sort, direction) == expected[:50]
+        assert big_page(client, sort, direction, LAST_PAGE) == expected[-50:]
+
+
+def test_a_big_repository_counts_every_tag_and_pages_through_them(client_for):
+    html = client_for().get(reverse("browser-repository", args=[BIG])).text
+    assert f"{BIG_TAG_COUNT} tags" in html and f"Page 1 of {LAST_PAGE}" in html
+
+
+def test_sorting_by_size_and_reversing(client_for):
+    url = reverse("browser-repository", args=["shop/api"])
+    ascending = rows_of(client_for().get(url, {"sort": "size", "dir": "asc"}).text)
+    descending = rows_of(client_for().get(url, {"sort": "size", "dir": "desc"}).text)
+    assert ascending == list(reversed(descending))
+    assert ascending[0] == "1.0.0"  # the smallest file of the four images
+
+
+def test_filtering_tags_by_name_and_digest_prefix(client_for, registry_fixtures):
+    url = reverse("browser-repository", args=["shop/api"])
+    assert rows_of(client_for().get(url, {"q": "1.1"}).text) == ["1.10.0"]
+    prefix = registry_fixtures.api_old_digest.removeprefix("sha256:")[:10]
+    assert rows_of(client_for().get(url, {"q": prefix}).text) == ["1.2.0"]
+    assert rows_of(client_for().get(url, {"q": f"sha256:{prefix}"}).text) == ["1.2.0"]
+    assert "1 of 4 tags" in client_for().get(url, {"q": prefix}).text
+
+
+def test_filtering_a_big_repository_pages_the_matches(client_for):
+    html = client_for().get(reverse("browser-repository", args=[BIG]), {"q": "build-14", "sort": "name"}).text
+    # build-14 and build-140 … build-149, build-1400 … build-1499: 1 + 10 + 100
+    assert "111 of 1500 tags" in html and "Page 1 of 3" in html
+    assert rows_of(html)[:3] == ["build-14", "build-140", "build-141"]
+
+
+def test_a_repository_whose_tags_were_deleted_says_so(client_for):
+    response = client_for().get(reverse("browser-repository", args=["empty/gone"]))
+    assert response.status_code == 200
+    assert "This repository has no tags" in response.text
+
+
+def test_an_unknown_repository_is_a_404_page(client_for):
+    response = client_for().get(reverse("browser-repository", args=["no/such-repo"]))
+    assert response.status_code == 404
+    assert "Page not found" in response.text or "not found" in response.text.lower()
+
+
+def test_an_invalid_repository_name_is_a_404_page(client_for):
+    assert client_for().get("/repositories/UPPER..case/").status_code == 404
+
+
+def test_signature_tags_are_badges_not_rows(client_for, registry_fixtures):
+    html = client_for().get(reverse("browser-repository", args=["tools/multi"])).text
+    assert rows_of(html) == ["2.0"]
+    assert '<span class="badge badge-purple">sig</span>' in html
+    assert "attestation" in html
+
+
+def test_refresh_reads_the_registry_again_and_redirects(client_for, own_client):
+    push_image(own_client, "team/app", "v1", image("v1"))
+    client = client_for()
+    url = reverse("browser-repository", args=["team/app"])
+    assert rows_of(client.get(url).text) == ["v1"]  # the first visit indexes the repository
+    push_image(own_client, "team/app", "v2", image("v2"))
+    assert rows_of(client.get(url).text) == ["v1"]  # the index, fresh for REGISTRY_CACHE_SECONDS
+    response = client.get(url, {"refresh": "1", "sort": "name"})
+    assert response.status_code == 302 and response.url == f"{url}?sort=name"
+    assert rows_of(client.get(url, {"sort": "name"}).text) == ["v1", "v2"]
+
+
+def test_a_pushed_tag_appears_once_the_index_is_older_than_the_cache_period(client_for, own_client, settings):
+    push_image(own_client, "team/app", "v1", image("v1"))
+    client = client_for()
+    url = reverse("browser-repository", args=["team/app"])
+    assert rows_of(client.get(url).text) == ["v1"]
+    push_image(own_client, "team/app", "v2", image("v2"))
+    settings.REGISTRY_CACHE_SECONDS = 0
+    assert rows_of(client.get(url, {"sort": "name"}).text) == ["v1", "v2"]
+    assert Tag.objects.get(repository__name="team/app", name="v2").manifest.created == datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def test_a_stale_repository_is_shown_from_the_index_while_a_task_revalidates_it(client_for, own_client, settings):
+    from django.tasks import task_backends
+
+    push_image(own_client, "team/app", "v1", image("v1"))
+    client = client_for()
+    url = reverse("browser-repository", args=["team/app"])
+    assert rows_of(client.get(url).text) == ["v1"]
+    push_image(own_client, "team/app", "v2", image("v2"))
+    settings.REGISTRY_CACHE_SECONDS = 0
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # queued, not run
+    assert rows_of(client.get(url).text) == ["v1"]  # at once, from the index
+    assert [result.task.name for result in task_backends["default"].results] == ["sync_repository"]
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    cache.clear()
+    assert sorted(rows_of(client.get(url).text)) == ["v1", "v2"]
+
+
+def test_a_tag_deleted_in_the_registry_disappears(client_for, own_client, settings):
+    push_image(own_client, "team/app", "keep", image("keep"))
+    gone = push_image(own_client, "team/app", "gone", image("gone"))
+    client = client_for()
+    url = reverse("browser-repository", args=["team/app"])
+    assert rows_of(client.get(url, {"sort": "name"}).text) == ["gone", "keep"]
+    own_client.delete_manifest("team/app", gone.digest)
+    settings.REGISTRY_CACHE_SECONDS = 0
+    assert rows_of(client.get(url).text) == ["keep"]
+    assert client.get(reverse("browser-tag", args=["team/app", "gone"])).status_code == 404
+
+
+def test_a_registry_that_cannot_be_reached_leaves_the_index_on_show(client_for, settings, indexed):
+    # The index was built from a registry that has gone away since.
+    closed = f"http://127.0.0.1:{free_port()}"
+    Registry.objects.filter(pk=indexed.pk).update(url=closed)
+    settings.REGISTRY_URL, settings.REGISTRY_CACHE_SECONDS = closed, 0
+    reset_client()
+    client = client_for()
+    url = reverse("browser-repository", args=["shop/api"])
+    response = client.get(url, {"sort": "name"})  # stale: answered from the index, the queued sync fails
+    assert response.status_code == 200
+    assert rows_of(response.text) == ["1.0.0", "1.2.0", "1.10.0", "latest"]
+
+    response = client.get(url, {"refresh": "1"}, follow=True)  # Refresh syncs in the request: it can say so
+    assert response.redirect_chain == [(url, 302)]
+    assert response.text.count("The registry could not be reached; showing the index as of ") == 1
+
+    listing = client.get(reverse("browser-repositories"))
+    assert listing.status_code == 200 and "The registry could not be reached" in listing.text
+    assert 'href="/repositories/shop/api/"' in listing.text
+
+    home = client.get(reverse("browser-home"))
+    assert home.status_code == 503 and "Not reachable" in home.text
+    assert f"{Tag.objects.filter(repository__registry=indexed).count():,}" in home.text  # the index still counts
+
+    # Nothing indexed to fall back on: the error page, as before the index.
+    assert client.get(reverse("browser-repository", args=["shop/never-indexed"])).status_code == 503
+
+
+def test_an_unreadable_image_is_a_row_that_says_so(client_for):
+    broken = Manifest.objects.create(
+        digest="sha256:" + "e" * 64, media_type="unknown", size=0, error="The manifest is gone from storage."
+    )
+    Tag.objects.create(repository=Repository.objects.get(name="shop/web"), name="broken", manifest=broken)
+    html = client_for().get(reverse("browser-repository", args=["shop/web"])).text
+    row = re.search(r'/-/broken/">.*?</tr>', html, re.S).group(0)
+    assert "unreadable" in row and "The manifest is gone from storage." in row and "e" * 12 in row
+
+
+def test_tag_page_shows_manifest_config_layers_and_pull_commands(client_for, registry_fixtures, registry):
+    response = client_for().get(reverse("browser-tag", args=["shop/api", "1.10.0"]))
+    html = response.text
+    assert response.status_code == 200
+    assert registry_fixtures.api_digest in html
+    assert "application/vnd.docker.distribution.manifest.v2+json" in html
+    assert f"docker pull 127.0.0.1:{registry.port}/shop/api:1.10.0" in html
+    assert f"docker pull 127.0.0.1:{registry.port}/shop/api@{registry_fixtures.api_digest}" in html
+    assert f"docker login 127.0.0.1:{registry.port}" in html
+    for text in ("/app/api", "--port 8080", "8080/tcp", "/app", "org.opencontainers.image.version", "2024-01-11"):
+        assert text in html
+    assert html.count('<meter class="share"') == 3  # config and two layers
+    also = re.search(r"Also tagged</dt>\s*<dd>(.*?)</dd>", html, re.S).group(1)
+    assert re.findall(r"/-/([^/]+)/", also) == ["latest"]
+
+
+def test_tag_page_of_an_oci_index_has_a_section_per_platform(client_for, registry_fixtures):
+    html = client_for().get(reverse("browser-tag", args=["tools/multi", "2.0"])).text
+    assert registry_fixtures.multi_digest in html
+    assert "<h2>linux/amd64</h2>" in html and "<h2>linux/arm64/v8</h2>" in html
+    assert "2 attestations" in html
+    assert "unknown/unknown" not in html
+    assert '<span class="badge badge-purple">sig</span>' in html
+
+
+def test_tag_page_of_a_docker_manifest_list(client_for, registry_fixtures):
+    html = client_for().get(reverse("browser-tag", args=["tools/legacy-list", "1"])).text
+    assert "application/vnd.docker.distribution.manifest.list.v2+json" in html
+    assert "<h2>linux/amd64</h2>" in html and "<h2>linux/arm/v7</h2>" in html
+
+
+def test_tag_page_of_an_oci_image_manifest(client_for, registry_fixtures):
+    html = client_for().get(reverse("browser-tag", args=["shop/web", "v1"])).text
+    assert "application/vnd.oci.image.manifest.v1+json" in html
+
+
+def test_an_unknown_tag_is_a_404_page(client_for):
+    assert client_for().get(reverse("browser-tag", args=["shop/api", "9.9.9"])).status_code == 404
+
+
+def test_registry_text_is_never_rendered_as_html(client_for):
+    client = client_for()
+    for url in (reverse("browser-tag", args=["evil/xss", "latest"]), reverse("browser-repository", args=["evil/xss"])):
+        html = client.get(url).text
+        assert "<script>alert" not in html and "<img src=x" not in html
+    html = client.get(reverse("browser-tag", args=["evil/xss", "latest"])).text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+
+
+def test_pages_send_a_strict_content_security_policy(client_for):
+    policy = client_for().get(reverse("browser-home")).headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
+
+
+@pytest.mark.parametrize("url", ["/", "/repositories/", "/repositories/shop/api/", "/repositories/shop/api/-/latest/"])
+def test_pages_answer_only_get(client_for, url):
+    assert client_for().post(url).status_code == 405
+
+
+def test_the_interface_speaks_spanish(client_for):
+    client = client_for()
+    client.post(reverse("set_language"), {"language": "es", "next": "/"})
+    html = client.get(reverse("browser-repositories")).text
+    assert '<html lang="es">' in html
+    assert "Repositorios" in html
+
+
+def test_sorting_answers_htmx_with_the_tag_table_only(client_for):
+    url = reverse("browser-repository", args=["shop/api"])
+    htmx = {"HX-Request": "true", "HX-Target": "tags"}
+    response = client_for().get(url, {"sort": "size", "dir": "asc"}, headers=htmx)
+    assert response.text.lstrip().startswith('<section class="card" id="tags">')
+    assert "<html" not in response.text and rows_of(response.text)[0] == "1.0.0"
+
+
+def test_htmx_history_restore_gets_the_whole_page(client_for):
+    headers = {"HX-Request": "true", "HX-Target": "tags", "HX-History-Restore-Request": "true"}
+    response = client_for().get(reverse("browser-repository", args=["shop/api"]), headers=headers)
+    assert "<html" in response.text
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_a_repository_not_indexed_yet_says_so_and_polls_until_its_sync_ran(client_for, own_client, settings):
+    from django.tasks import task_backends
+
+    push_image(own_client, "team/new", "1", image("one"))
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # queued, not run
+    client = client_for()
+    url = reverse("browser-repository", args=["team/new"])
+    page = client.get(url)
+    assert page.status_code == 200 and "This repository is being indexed" in page.text
+    assert 'hx-trigger="every 2s"' in page.text and 'hx-target="#main"' in page.text
+    assert [result.task.name for result in task_backends["default"].results] == ["sync_repository"]
+    client.get(url)
+    assert len(task_backends["default"].results) == 1  # queued once, not on every poll
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    catalog_tasks.sync_repository.enqueue("team/new")  # what the worker does
+    poll = client.get(url, headers={"HX-Request": "true", "HX-Target": "main"})
+    assert '<main id="main"' in poll.text and rows_of(poll.text) == ["1"]
+
+
+def test_an_unknown_repository_is_a_404_without_queuing_anything(client_for, own_client, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    from django.tasks import task_backends
+
+    assert client_for().get(reverse("browser-repository", args=["team/none"])).status_code == 404
+    assert task_backends["default"].results == []

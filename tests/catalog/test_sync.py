@@ -1,0 +1,128 @@
+"""The sync engine against a real registry: what the index holds after adds, moves, deletes and re-pushes."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from catalog import sync
+from catalog.models import Manifest, Repository, SyncRun, Tag
+from devtools.images import ImageSpec, push_image
+
+pytestmark = pytest.mark.django_db
+
+
+def image(text: str) -> ImageSpec:
+    """The same text gives the same image, digest included."""
+    return ImageSpec(layers=[{"base": "shared base"}, {"app": text}], created=datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def indexed_tags(registry) -> dict[str, str]:
+    return {
+        f"{repository}:{tag}": digest
+        for repository, tag, digest in Tag.objects.filter(repository__registry=registry).values_list(
+            "repository__name", "name", "manifest__digest"
+        )
+    }
+
+
+def test_a_full_reconcile_indexes_every_tag_and_digest(own):
+    _, client, registry = own
+    one = push_image(client, "team/app", "1", image("one"))
+    push_image(client, "team/app", "latest", image("one"))
+    two = push_image(client, "team/tool", "2", image("two"))
+    run = sync.reconcile(client, registry)
+    assert run.status == SyncRun.DONE and run.repositories_total == run.repositories_done == 2
+    assert run.manifests_fetched == 2
+    assert indexed_tags(registry) == {
+        "team/app:1": one.digest,
+        "team/app:latest": one.digest,
+        "team/tool:2": two.digest,
+    }
+
+
+def test_reconcile_follows_adds_moves_deletes_and_repushes(own):
+    _, client, registry = own
+    first = push_image(client, "team/app", "1", image("one"))
+    moving = push_image(client, "team/app", "stable", image("one"))
+    sync.reconcile(client, registry)
+    stable_pushed = Tag.objects.get(name="stable").pushed_at
+
+    second = push_image(client, "team/app", "2", image("two"))  # added
+    push_image(client, "team/app", "stable", image("two"))  # moved to another digest
+    client.delete_manifest("team/app", first.digest)  # deletes 1 (stable no longer points there)
+    run = sync.reconcile(client, registry)
+    assert run.manifests_fetched == 1  # only the new digest
+    assert indexed_tags(registry) == {"team/app:2": second.digest, "team/app:stable": second.digest}
+    assert Tag.objects.get(name="stable").pushed_at > stable_pushed
+    assert moving.digest == first.digest
+
+    push_image(client, "team/app", "1", image("one"))  # re-pushed: the same digest comes back
+    sync.reconcile(client, registry)
+    assert indexed_tags(registry)["team/app:1"] == first.digest
+
+
+def test_reconciling_twice_changes_nothing(own):
+    _, client, registry = own
+    push_image(client, "team/app", "1", image("one"))
+    sync.reconcile(client, registry)
+    before = (indexed_tags(registry), Manifest.objects.count(), list(Tag.objects.values_list("pushed_at", flat=True)))
+    run = sync.reconcile(client, registry)
+    assert run.manifests_fetched == 0
+    after = (indexed_tags(registry), Manifest.objects.count(), list(Tag.objects.values_list("pushed_at", flat=True)))
+    assert before == after
+
+
+def test_a_repository_whose_tags_were_all_deleted_stays_with_no_tags(own):
+    _, client, registry = own
+    gone = push_image(client, "team/gone", "only", image("gone"))
+    sync.reconcile(client, registry)
+    client.delete_manifest("team/gone", gone.digest)
+    sync.reconcile(client, registry)
+    assert Repository.objects.get(name="team/gone").tags.count() == 0
+    assert not Manifest.objects.filter(digest=gone.digest).exists()  # pruned: nothing reaches it
+
+
+def test_an_interrupted_reconcile_resumes_where_it_stopped(own, monkeypatch):
+    _, client, registry = own
+    for name in ("a/one", "b/two", "c/three"):
+        push_image(client, name, "1", image(name))
+    real_sync = sync.sync_repository
+
+    def fail_on_c(client_, registry_, name, **kwargs):
+        if name == "c/three":
+            raise KeyboardInterrupt  # the worker was stopped half way
+        return real_sync(client_, registry_, name, **kwargs)
+
+    monkeypatch.setattr(sync, "sync_repository", fail_on_c)
+    with pytest.raises(KeyboardInterrupt):
+        sync.reconcile(client, registry)
+    synced = []
+    monkeypatch.setattr(sync, "sync_repository", lambda c, r, name, **k: synced.append(name) or real_sync(c, r, name))
+    run = sync.reconcile(client, registry)
+    assert synced == ["c/three"]
+    assert run.status == SyncRun.DONE and run.repositories_done == 3
+    assert set(indexed_tags(registry)) == {"a/one:1", "b/two:1", "c/three:1"}
+
+
+def test_an_unreachable_registry_fails_the_run_and_keeps_the_index(own):
+    local, client, registry = own
+    push_image(client, "team/app", "1", image("one"))
+    sync.reconcile(client, registry)
+    local.stop()
+    run = sync.reconcile(client, registry)
+    assert run.status == SyncRun.FAILED and "Cannot connect" in run.errors[0]["error"]
+    assert "team/app:1" in indexed_tags(registry)
+
+
+def test_the_session_fixtures_are_indexed_with_sizes_platforms_and_attestations(registry_client, settings, registry):
+    registry_row = sync.current_registry()
+    sync.sync_repository(registry_client, registry_row, "tools/multi")
+    sync.sync_repository(registry_client, registry_row, "shop/api")
+    multi = Tag.objects.get(repository__name="tools/multi", name="2.0").manifest
+    assert multi.is_index and multi.platforms == ["linux/amd64", "linux/arm64/v8"] and multi.has_attestations
+    assert multi.children.count() == 4  # two images, two attestations
+    assert multi.created is not None
+    api = Tag.objects.get(repository__name="shop/api", name="1.10.0").manifest
+    assert api.size == sum(blob.size for blob in api.blobs.all())
+    assert api.labels == {"org.opencontainers.image.version": "1.10.0"}
+    assert api.platform == "linux/amd64"

@@ -1,0 +1,49 @@
+"""The Refresh button: queues a full reconcile and shows its progress."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from catalog import sync
+from catalog.models import SyncRun, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def immediate_tasks(settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+def test_refresh_reconciles_the_registry_and_reports_it(client_for, immediate_tasks, registry_fixtures):
+    client = client_for()
+    response = client.post(reverse("browser-sync"), follow=True)
+    assert "The index is being refreshed" in response.text
+    run = SyncRun.objects.get()
+    assert run.status == SyncRun.DONE and run.repositories_done == run.repositories_total >= 7
+    assert Tag.objects.filter(repository__name="big/many").count() == 1500
+    status = client.get(reverse("browser-sync-status"))
+    assert "Everything was read from the registry" in status.text
+
+
+def test_a_running_refresh_is_not_started_twice_and_is_polled(client_for, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    SyncRun.objects.create(
+        registry=sync.current_registry(), kind=SyncRun.FULL, repositories_total=10, repositories_done=3
+    )
+    client = client_for()
+    response = client.post(reverse("browser-sync"), headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 1s"' in response.text
+    assert "3 of 10 repositories" in response.text
+    assert SyncRun.objects.count() == 1
+
+
+def test_refresh_takes_a_post_with_csrf_and_a_sign_in(client, db):
+    assert client.post(reverse("browser-sync")).status_code == 302  # to the sign-in page
+    from django.contrib.auth.models import User
+
+    user = User.objects.create(username="csrf-check")
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user)
+    assert strict.post(reverse("browser-sync")).status_code == 403
+    assert strict.get(reverse("browser-sync")).status_code == 405

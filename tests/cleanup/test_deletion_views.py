@@ -1,0 +1,324 @@
+"""The delete pages against a real registry: one tag, one image, a selection across pages, a repository;
+roles, CSRF and methods on every view that changes something; the audit rows each delete leaves."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import roles
+from catalog import sync
+from catalog.models import Tag
+from cleanup.models import AuditEntry, DeleteJob
+from devtools.images import ImageSpec, push_config_image, push_image
+from registry.client import DOCKER_MANIFEST, NotFound
+from tests.conftest import LAYER_TYPE, XSS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def fill(client, repository: str, count: int) -> dict[str, str]:
+    """`count` distinct images tagged t1…tN, plus `same` on t1's image; returns tag -> digest."""
+    base = client.upload_blob(repository, b"base-layer-" + repository.encode(), LAYER_TYPE)
+    start = timezone.now() - timedelta(days=count)
+    for n in range(1, count + 1):
+        push_config_image(client, repository, f"t{n}", start + timedelta(days=n), base, {"n": str(n)})
+    body = client.request("GET", f"/v2/{repository}/manifests/t1", headers={"Accept": DOCKER_MANIFEST}).content
+    client.put_manifest(repository, "same", body, DOCKER_MANIFEST)
+    return {tag: client.resolve(repository, tag) for tag in client.tags(repository)}
+
+
+def pulls(client, repository: str, tag: str) -> bool:
+    manifest = client.manifest(repository, tag)
+    return all(client.blob_exists(repository, blob.digest) for blob in manifest.blobs)
+
+
+@pytest.fixture
+def shop(own):
+    local, client, registry = own
+    digests = fill(client, "team/app", 5)
+    sync.sync_repository(client, registry, "team/app")
+    return client, registry, digests
+
+
+def job_for(registry, digests: dict[str, str], status: str, user: str = "maintainer-user") -> DeleteJob:
+    """A job for t2 as the pages would have made it."""
+    selection = [["team/app", "t2", digests["t2"]]]
+    return DeleteJob.objects.create(
+        registry=registry,
+        kind=DeleteJob.TAGS,
+        requested_by=user,
+        status=status,
+        selection=selection,
+        total=1,
+        repository="team/app",
+    )
+
+
+MUTATIONS = [
+    ("browser-tag-delete", ["team/app", "t1"]),
+    ("browser-selection", ["team/app"]),
+    ("browser-delete-preview", ["team/app"]),
+    ("browser-repository-delete", ["team/app"]),
+]
+
+
+@pytest.mark.parametrize(("url_name", "args"), MUTATIONS)
+def test_a_viewer_gets_403_on_every_delete_post(shop, client_for, url_name, args):
+    client, _registry, digests = shop
+    response = client_for(roles.VIEWER).post(reverse(url_name, args=args), {"choice": "image", "digest": digests["t1"]})
+    assert response.status_code == 403
+    assert sorted(client.tags("team/app")) == sorted(digests)
+
+
+def test_a_maintainer_may_not_delete_a_repository(shop, client_for):
+    client, _registry, digests = shop
+    browser = client_for(roles.MAINTAINER)
+    assert browser.get(reverse("browser-repository-delete", args=["team/app"])).status_code == 403
+    response = browser.post(reverse("browser-repository-delete", args=["team/app"]), {"confirm_name": "team/app"})
+    assert response.status_code == 403
+    assert sorted(client.tags("team/app")) == sorted(digests)
+
+
+@pytest.mark.parametrize("url_name", ["browser-selection", "browser-delete-preview"])
+def test_changes_are_post_only(shop, client_for, url_name):
+    assert client_for(roles.MAINTAINER).get(reverse(url_name, args=["team/app"])).status_code == 405
+
+
+def test_confirming_is_post_only_and_needs_csrf(shop, client_for, django_user_model):
+    client, registry, digests = shop
+    job = job_for(registry, digests, DeleteJob.DRAFT)
+    browser = client_for(roles.MAINTAINER)
+    assert browser.get(reverse("browser-delete-confirm", args=[job.pk])).status_code == 405
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(django_user_model.objects.get(username="maintainer-user"))
+    assert strict.post(reverse("browser-delete-confirm", args=[job.pk])).status_code == 403
+    assert (
+        strict.post(reverse("browser-tag-delete", args=["team/app", "t2"]), {"digest": digests["t2"]}).status_code
+        == 403
+    )
+    job.refresh_from_db()
+    assert job.status == DeleteJob.DRAFT
+    assert "t2" in client.tags("team/app")
+
+
+def test_a_viewer_sees_no_delete_controls(shop, client_for):
+    browser = client_for(roles.VIEWER)
+    page = browser.get(reverse("browser-repository", args=["team/app"])).content.decode()
+    assert 'name="tag"' not in page and reverse("browser-selection", args=["team/app"]) not in page
+    assert "Delete repository" not in page
+    assert "Select tags to delete" not in page
+    tag_page = browser.get(reverse("browser-tag", args=["team/app", "t1"])).content.decode()
+    assert reverse("browser-tag-delete", args=["team/app", "t1"]) not in tag_page
+    assert browser.get(reverse("browser-tag-delete", args=["team/app", "t1"])).status_code == 403
+
+
+def test_removing_one_tag_keeps_its_sibling_and_is_audited(shop, client_for):
+    client, _registry, digests = shop
+    browser = client_for(roles.MAINTAINER)
+    page = browser.get(reverse("browser-tag-delete", args=["team/app", "t1"])).content.decode()
+    assert digests["t1"] in page and ">same<" in page  # the sibling is named
+    response = browser.post(
+        reverse("browser-tag-delete", args=["team/app", "t1"]),
+        {"choice": "tag", "digest": digests["t1"]},
+        REMOTE_ADDR="10.1.2.3",
+    )
+    job = DeleteJob.objects.get()
+    assert response.url == reverse("browser-delete-job", args=[job.pk])
+    assert job.status == DeleteJob.DONE and job.done == 1 and job.failed == 0
+    assert "t1" not in client.tags("team/app")
+    assert client.resolve("team/app", "same") == digests["t1"] and pulls(client, "team/app", "same")
+    entry = AuditEntry.objects.get(job=job)
+    assert (entry.user, entry.address, entry.action, entry.tags, entry.digest, entry.outcome, entry.bytes) == (
+        "maintainer-user",
+        "10.1.2.3",
+        AuditEntry.REMOVE_TAG,
+        ["t1"],
+        digests["t1"],
+        AuditEntry.DONE,
+        0,
+    )
+    result = browser.get(response.url).content.decode()
+    assert "tag removed" in result and "Finished" in result
+
+
+def test_deleting_the_image_takes_its_named_tags_only(shop, client_for):
+    client, _registry, digests = shop
+    browser = client_for(roles.MAINTAINER)
+    browser.post(
+        reverse("browser-tag-delete", args=["team/app", "t1"]),
+        {"choice": "image", "digest": digests["t1"], "sibling": ["same"]},
+    )
+    assert sorted(client.tags("team/app")) == ["t2", "t3", "t4", "t5"]
+    with pytest.raises(NotFound):
+        client.resolve("team/app", digests["t1"])
+    entry = AuditEntry.objects.get(action=AuditEntry.DELETE_MANIFEST)
+    assert sorted(entry.tags) == ["same", "t1"] and entry.bytes > 0
+
+
+def test_an_image_whose_sibling_was_not_shown_is_only_untagged(shop, client_for):
+    """A tag pushed onto the image after the page was shown is not deleted with it."""
+    client, _registry, digests = shop
+    body = client.request("GET", "/v2/team/app/manifests/t1", headers={"Accept": DOCKER_MANIFEST}).content
+    client.put_manifest("team/app", "late", body, DOCKER_MANIFEST)
+    client_for(roles.MAINTAINER).post(
+        reverse("browser-tag-delete", args=["team/app", "t1"]),
+        {"choice": "image", "digest": digests["t1"], "sibling": ["same"]},
+    )
+    assert client.resolve("team/app", "late") == digests["t1"] and pulls(client, "team/app", "late")
+    assert "t1" not in client.tags("team/app") and "same" not in client.tags("team/app")
+
+
+def test_bulk_selection_by_filter_then_one_confirmation(shop, client_for):
+    client, registry, digests = shop
+    browser = client_for(roles.MAINTAINER)
+    url = reverse("browser-repository", args=["team/app"])
+    browser.post(
+        reverse("browser-selection", args=["team/app"]),
+        {"action": "filter", "keep_newest": "2", "by": "pushed", "next": url},
+    )
+    # All tags have the same pushed time in the index: set them apart as a registry's pushes would be.
+    for n, tag in enumerate(["t1", "t2", "t3", "t4", "t5", "same"]):
+        Tag.objects.filter(name=tag).update(pushed_at=timezone.now() - timedelta(days=10 - n))
+    browser.post(reverse("browser-selection", args=["team/app"]), {"action": "clear", "next": url})
+    browser.post(
+        reverse("browser-selection", args=["team/app"]),
+        {"action": "filter", "keep_newest": "2", "by": "pushed", "next": url},
+    )
+    assert browser.session["delete-selection:team/app"] == ["t1", "t2", "t3", "t4"]
+    # By hand on this page: uncheck t4 (the page lists all six tags).
+    browser.post(
+        reverse("browser-selection", args=["team/app"]),
+        {"action": "page", "page_tags": ["t1", "t2", "t3", "t4", "t5", "same"], "tag": ["t1", "t2", "t3"], "next": url},
+    )
+    preview = browser.post(reverse("browser-delete-preview", args=["team/app"]))
+    job = DeleteJob.objects.get()
+    assert job.status == DeleteJob.DRAFT and sorted(row[1] for row in job.selection) == ["t1", "t2", "t3"]
+    page = browser.get(preview.url).content.decode()
+    assert "Delete 3 tags" in page and "Other tags keep this image: same" in page
+    assert sorted(client.tags("team/app")) == sorted(digests)  # nothing before the confirmation
+    browser.post(reverse("browser-delete-confirm", args=[job.pk]))
+    assert sorted(client.tags("team/app")) == ["same", "t4", "t5"]
+    assert all(pulls(client, "team/app", tag) for tag in ["same", "t4", "t5"])
+    job.refresh_from_db()
+    assert (job.status, job.done, job.failed) == (DeleteJob.DONE, 3, 0)
+    assert "delete-selection:team/app" not in browser.session
+
+
+def test_a_bad_filter_changes_nothing(shop, client_for):
+    browser = client_for(roles.MAINTAINER)
+    response = browser.post(
+        reverse("browser-selection", args=["team/app"]), {"action": "filter", "pattern": "(["}, follow=True
+    )
+    assert "Not a valid regular expression" in response.content.decode()
+    response = browser.post(reverse("browser-selection", args=["team/app"]), {"action": "filter"}, follow=True)
+    assert "Give at least one criterion" in response.content.decode()
+    assert browser.session.get("delete-selection:team/app", []) == []
+
+
+def test_someone_elses_draft_is_not_found(shop, client_for):
+    _client, registry, digests = shop
+    job = job_for(registry, digests, DeleteJob.DRAFT, user="someone-else")
+    browser = client_for(roles.MAINTAINER)
+    assert browser.get(reverse("browser-delete-job", args=[job.pk])).status_code == 404
+    assert browser.post(reverse("browser-delete-confirm", args=[job.pk])).status_code == 404
+
+
+def test_deleting_a_repository_needs_its_name_typed(shop, client_for):
+    client, _registry, digests = shop
+    browser = client_for(roles.ADMIN)
+    url = reverse("browser-repository-delete", args=["team/app"])
+    page = browser.get(url).content.decode()
+    assert "stays in the catalog" in page and "All 6 tags" in page
+    response = browser.post(url, {"confirm_name": "team/ap"})
+    assert response.status_code == 400 and sorted(client.tags("team/app")) == sorted(digests)
+    browser.post(url, {"confirm_name": "team/app"})
+    assert client.tags("team/app") == [] and "team/app" in client.catalog()
+    assert DeleteJob.objects.get().kind == DeleteJob.REPOSITORY
+
+
+def test_delete_disabled_is_explained_and_nothing_happens(own, client_for):
+    local, client, registry = own
+    digests = fill(client, "team/app", 2)
+    sync.sync_repository(client, registry, "team/app")
+    local.restart(delete_enabled=False)
+    browser = client_for(roles.MAINTAINER)
+    page = browser.get(reverse("browser-tag-delete", args=["team/app", "t2"])).content.decode()
+    assert "REGISTRY_STORAGE_DELETE_ENABLED" in page and "disabled" in page
+    browser.post(reverse("browser-tag-delete", args=["team/app", "t2"]), {"choice": "tag", "digest": digests["t2"]})
+    job = DeleteJob.objects.get()
+    assert job.status == DeleteJob.FAILED and "REGISTRY_STORAGE_DELETE_ENABLED" in job.error
+    assert "t2" in client.tags("team/app")
+    result = browser.get(reverse("browser-delete-job", args=[job.pk])).content.decode()
+    assert "not attempted" in result
+    banner = browser.get(reverse("browser-repository", args=["team/app"])).content.decode()
+    assert "REGISTRY_STORAGE_DELETE_ENABLED" in banner
+
+
+def test_read_only_registry_is_in_maintenance(own, client_for):
+    local, client, registry = own
+    digests = fill(client, "team/app", 2)
+    sync.sync_repository(client, registry, "team/app")
+    local.restart(readonly=True)
+    browser = client_for(roles.MAINTAINER)
+    browser.post(reverse("browser-tag-delete", args=["team/app", "t2"]), {"choice": "tag", "digest": digests["t2"]})
+    job = DeleteJob.objects.get()
+    assert job.status == DeleteJob.FAILED and "maintenance" in job.error
+    assert "t2" in client.tags("team/app")
+
+
+def test_tag_names_from_the_registry_are_escaped_on_the_job_page(own, client_for):
+    _local, client, registry = own
+    push_image(client, "team/xss", "v1", ImageSpec(layers=[{"a": XSS}], labels={"x": XSS}))
+    sync.sync_repository(client, registry, "team/xss")
+    job = DeleteJob.objects.create(
+        registry=registry,
+        kind=DeleteJob.TAGS,
+        requested_by="maintainer-user",
+        status=DeleteJob.DONE,
+        selection=[["team/xss", "v1", "sha256:" + "1" * 64]],
+        total=1,
+        error=XSS,
+    )
+    AuditEntry.objects.create(
+        user="maintainer-user",
+        action=AuditEntry.REMOVE_TAG,
+        repository="team/xss",
+        tags=["v1"],
+        outcome=AuditEntry.FAILED,
+        message=XSS,
+        job=job,
+    )
+    page = client_for(roles.MAINTAINER).get(reverse("browser-delete-job", args=[job.pk])).content.decode()
+    assert XSS not in page and "&lt;script&gt;" in page
+
+
+def test_htmx_polls_a_running_job_and_pages_a_preview(shop, client_for):
+    _client, registry, digests = shop
+    running = job_for(registry, digests, DeleteJob.RUNNING)
+    browser = client_for(roles.MAINTAINER)
+    poll = browser.get(
+        reverse("browser-delete-job", args=[running.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-progress"
+    )
+    body = poll.content.decode()
+    assert poll.status_code == 200 and body.lstrip().startswith('<section class="card" id="job-progress"')
+    assert 'hx-trigger="every 1s"' in body and "Reading the registry" in body
+    draft = job_for(registry, digests, DeleteJob.DRAFT)
+    page = browser.get(
+        reverse("browser-delete-job", args=[draft.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="preview-steps"
+    )
+    assert page.status_code == 200 and page.content.decode().lstrip().startswith('<div id="preview-steps">')
+
+
+def test_a_repository_delete_takes_every_tag_the_registry_has_when_it_runs(shop, client_for):
+    """Typing the name chooses the whole repository: a tag pushed after the page was shown goes too."""
+    client, _registry, _digests = shop
+    browser = client_for(roles.ADMIN)
+    url = reverse("browser-repository-delete", args=["team/app"])
+    assert "All 6 tags" in browser.get(url).content.decode()
+    push_image(client, "team/app", "late", ImageSpec(layers=[{"late": "1"}]))
+    browser.post(url, {"confirm_name": "team/app"})
+    assert client.tags("team/app") == []
+    assert DeleteJob.objects.get().total == 7
