@@ -104,34 +104,37 @@ def test_pulls_layer_pushes_and_bad_names_are_ignored(client, immediate_tasks):
 @pytest.mark.registry
 @pytest.mark.django_db(transaction=True)
 def test_a_real_registry_keeps_the_index_fresh_through_notifications(live_server, immediate_tasks, settings, tmp_path):
+    """No reconcile runs here: a tag reaches the index (and leaves it) only through the registry's notifications.
+    How fast is measured by bench/index.py; on a loaded machine the registry's own retries (2 s timeout, then
+    backoff) may take a while, and the registry's log says why."""
     local = LocalRegistry(tmp_path, notifications_url=f"{live_server.url}/notifications/", notifications_secret=SECRET)
     local.write_config()
     add_user(local.htpasswd, "svc", "pw", cost=4)
-    local.start()
+    log_path = tmp_path / "registry.log"
+    with log_path.open("wb") as log:
+        local.start(log=log)
     try:
         settings.REGISTRY_URL, settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = local.url, "svc", "pw"
         reset_client()
         client = RegistryClient(local.url, "svc", "pw")
-        started = time.monotonic()
         pushed = push_image(client, "live/app", "1.0", image("live"))
-        wait_for(lambda: Tag.objects.filter(repository__name="live/app", name="1.0").exists())
-        delay = time.monotonic() - started
+        wait_for(lambda: Tag.objects.filter(repository__name="live/app", name="1.0").exists(), log_path)
         assert Tag.objects.get(name="1.0").manifest.digest == pushed.digest
         assert RegistryEvent.objects.filter(action="push", tag="1.0", actor="svc").exists()
-        assert delay < 5, f"the push took {delay:.1f} s to reach the index"
 
         client.delete_manifest("live/app", pushed.digest)
-        wait_for(lambda: not Tag.objects.filter(repository__name="live/app", name="1.0").exists())
+        wait_for(lambda: not Tag.objects.filter(repository__name="live/app", name="1.0").exists(), log_path)
         assert RegistryEvent.objects.filter(action="delete", digest=pushed.digest).exists()
         assert sync.current_registry().url == local.url
     finally:
         local.stop()
 
 
-def wait_for(condition, seconds: float = 10) -> None:
+def wait_for(condition, log_path, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, "the registry's event never arrived"
+        if time.monotonic() > deadline:
+            pytest.fail(f"The registry's event never arrived; its log ends:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.05)
 
 
