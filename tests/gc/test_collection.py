@@ -20,7 +20,7 @@ from cleanup import tasks as cleanup_tasks
 from cleanup.models import AuditEntry, DeleteJob
 from devtools.images import ImageSpec, push_image
 from devtools.localregistry import free_port
-from garbage_collection import collection, exclusion
+from garbage_collection import collection, exclusion, views
 from garbage_collection import tasks as gc_tasks
 from garbage_collection.models import GcRun
 from registry import bridge
@@ -249,6 +249,19 @@ def test_the_local_bridge_collects_only_once_the_owner_made_the_registry_read_on
         pulls(client, "team/app", tag)
 
 
+def test_the_history_pages_answer_htmx_with_the_history_only(client_for, settings, db):
+    settings.GC_BRIDGE = "none"
+    registry = sync.current_registry()
+    GcRun.objects.bulk_create(
+        GcRun(registry=registry, requested_by=f"user-{n}", status=GcRun.DONE) for n in range(views.RUNS_PER_PAGE + 1)
+    )
+    url = reverse("browser-gc")
+    page = client_for(roles.ADMIN).get(url, {"page": 2}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="gc-history")
+    body = page.content.decode()
+    assert body.lstrip().startswith('<section class="card" id="gc-history">') and "<html" not in body
+    assert "user-0" in body and "Page 2 of 2" in body
+
+
 def test_htmx_polls_a_running_collection(client_for, db):
     registry = sync.current_registry()
     run = GcRun.objects.create(
@@ -266,7 +279,6 @@ def test_htmx_polls_a_running_collection(client_for, db):
 
 
 def test_a_long_log_shows_its_end_and_downloads_whole(client_for, db, monkeypatch):
-    from garbage_collection import views
 
     monkeypatch.setattr(views, "LOG_LINES_SHOWN", 3)
     log = "\n".join(f"line {n} <b>" for n in range(10))
