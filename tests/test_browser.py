@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import USERS
 
 CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.slow
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -15,6 +15,7 @@ from devtools.localregistry import free_port
 from tests.conftest import SERVICE_PASSWORD, SERVICE_USER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # workers in processes of their own
 
 
 def manage(env: dict, *args: str) -> subprocess.CompletedProcess:

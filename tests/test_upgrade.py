@@ -17,6 +17,7 @@ from tests.conftest import NO_REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+pytestmark = pytest.mark.slow  # migrate in a process of its own
 
 CHECK = """
 import json

@@ -17,7 +17,7 @@ from registry.client import RegistryClient, reset_client
 from registry.htpasswd import add_user
 from tests.conftest import BIG_TAG_COUNT, SERVICE_PASSWORD, SERVICE_USER
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("registry")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("registry"), pytest.mark.slow]
 BIG = "big/many"
 LAST_PAGE = -(-BIG_TAG_COUNT // 50)
 

@@ -15,6 +15,7 @@ def immediate_tasks(settings):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
 
+@pytest.mark.slow
 def test_refresh_reconciles_the_registry_and_reports_it(client_for, immediate_tasks, registry_fixtures):
     client = client_for()
     response = client.post(reverse("browser-sync"), follow=True)

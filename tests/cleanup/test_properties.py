@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -44,6 +45,8 @@ LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 BASE_FILES = {"etc/os-release": "ID=props\n"}
 PLATFORMS = [("amd64", ""), ("arm64", "v8"), ("arm", "v7")]
 NAMES = itertools.count()  # one repository per example
+
+pytestmark = pytest.mark.slow  # hypothesis examples against a real registry
 
 SETTINGS = {
     "deadline": None,

@@ -8,6 +8,8 @@ import re
 import threading
 from datetime import UTC, datetime
 
+import pytest
+
 from catalog import sync
 from cleanup import plan as delete_plan
 from cleanup import run as delete_run
@@ -343,6 +345,7 @@ def test_a_refused_second_write_puts_the_tag_back_on_its_image(own, monkeypatch)
 # --- Concurrency on 2.8 -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_removing_many_tags_of_one_image_at_once_removes_them_all(own):
     _, client, _ = own
     digest = push(client, "team/app", image("shared"), "keep")
