@@ -415,8 +415,11 @@ class RegistryClient:
                     stream=True,
                     **kwargs,
                 )
-                # A HEAD's Content-Length describes no body.
-                body = b"" if method == "HEAD" else _read_body(response, limit)
+                if method == "HEAD":  # no body, whatever Content-Length says; reading hands the connection back
+                    response.raw.read()
+                    body = b""
+                else:
+                    body = _read_body(response, limit)
                 return Answer(method, response.url, response.status_code, response.headers, body, response.links)
             except requests.exceptions.SSLError as exc:
                 raise RegistryUnreachable(f"TLS with {self.url} failed: {_reason(exc)}", code="TLS") from None
