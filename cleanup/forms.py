@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog import schedule
 from cleanup.models import RetentionPolicy
+from cleanup.patterns import PatternError, compile_pattern
 
 
 class RetentionPolicyForm(forms.ModelForm):
@@ -89,8 +90,8 @@ class RetentionPolicyForm(forms.ModelForm):
     def compiled(self, name: str) -> str:
         pattern = self.cleaned_data[name]
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            compile_pattern(pattern)
+        except PatternError as exc:
             raise forms.ValidationError(
                 _("This is not a valid regular expression: %(error)s."), params={"error": exc}
             ) from None

@@ -16,7 +16,6 @@ policy with a retain rule matches is left alone. What goes is handed to the dele
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from django.utils.translation import ngettext
 
 from catalog import queries, schedule, sync
 from catalog.models import Registry, Tag
-from cleanup import run
+from cleanup import patterns, run
 from cleanup.models import DeleteJob, RetentionPolicy
 from cleanup.plan import Choice, plan
 from registry.client import get_client
@@ -86,8 +85,8 @@ def kept_by(policy: RetentionPolicy, tags: list[TagInfo], now: datetime) -> set[
 
 def searches(pattern: str, name: str) -> bool:
     try:
-        return re.search(pattern, name) is not None
-    except re.error:  # the form refuses such patterns; one written another way keeps every tag, to be safe
+        return patterns.searches(pattern, name)
+    except patterns.PatternError:  # the form refuses such patterns; one written another way keeps every tag, to be safe
         return True
 
 

@@ -3,7 +3,6 @@ through cleanup's template tags) and the selection, kept in the session so that 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, time
 
 from django import forms
@@ -13,17 +12,19 @@ from django.utils.translation import gettext_lazy
 
 from catalog import queries
 from catalog.models import Repository
+from cleanup.patterns import PatternError, compile_pattern
 
 
 def select_tags(
     repository: Repository,
     *,
-    pattern: re.Pattern | None = None,
+    pattern=None,
     before: datetime | None = None,
     by: str = "pushed",
     keep_newest: int | None = None,
 ) -> list[str]:
-    """The plain tags meeting every criterion given: name matching `pattern` (re.search), pushed or created
+    """The plain tags meeting every criterion given: name matching `pattern` (a compiled pattern, found anywhere in
+    the name), pushed or created
     (`by`) before `before`, and not among the `keep_newest` newest by the same time. An image whose creation
     time is unknown counts as the oldest for "newest" and is never "older than" a date."""
     rows = list(queries.plain_tags(repository).values_list("name", "pushed_at", "manifest__created"))
@@ -72,8 +73,8 @@ class TagFilterForm(forms.Form):
 
     def clean_pattern(self):
         try:
-            return re.compile(self.cleaned_data["pattern"]) if self.cleaned_data["pattern"] else None
-        except re.error as exc:
+            return compile_pattern(self.cleaned_data["pattern"]) if self.cleaned_data["pattern"] else None
+        except PatternError as exc:
             raise forms.ValidationError(_("Not a valid regular expression: %(error)s") % {"error": exc}) from None
 
     def clean(self):

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+import urllib3
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -45,6 +46,8 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024  # any other answer: catalog and tag pages, errors, tokens
 CATALOG_PAGE = 1000
+MAX_PAGES = 10_000  # of one catalog or tags list: a registry that keeps linking to new pages is stopped
+MAX_LIST_ENTRIES = 200_000  # names in one catalog or tags list, unless the client is given another limit
 # Probes ask the registry what it allows without changing anything: deleting a digest nobody can push content
 # for tells "delete enabled" (404) from "disabled" (405); an upload started (then cancelled) tells read-only.
 PROBE_REPOSITORY = "registry-ui/probe"
@@ -230,6 +233,8 @@ def _json(body: bytes, what: str) -> dict:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedResponse(f"The registry sent {what} that is not valid JSON.") from None
+    except RecursionError:
+        raise MalformedResponse(f"The registry sent {what} nested too deeply to read.") from None
     if not isinstance(data, dict):
         raise MalformedResponse(f"The registry sent {what} that is not a JSON object.")
     return data
@@ -374,11 +379,15 @@ class RegistryClient:
         connect_timeout: float = 3.05,
         read_timeout: float = 15,
         cache: Any = None,
+        max_list_entries: int = MAX_LIST_ENTRIES,
+        token_realms: Iterable[str] = (),
     ) -> None:
         self.url = url.rstrip("/")
         self.verify = verify
         self.timeout = (connect_timeout, read_timeout)
         self.cache = cache
+        self.max_list_entries = max_list_entries
+        self.token_realms = tuple(token_realms)  # when given, the only token services that get credentials
         self._credentials = _basic_auth(username, password) if username else None
         self._tokens: dict[str, tuple[str, float]] = {}
         self._tokens_lock = threading.Lock()
@@ -403,6 +412,9 @@ class RegistryClient:
         """One HTTP request with the forced timeout, its body read up to `limit` bytes while it holds
         its in-flight slot; network failures become RegistryErrors."""
         with self._in_flight:
+            # The timeouts bound each read; the whole answer gets the same time in all, so a registry trickling
+            # a byte at a time cannot hold a thread for long.
+            deadline = time.monotonic() + sum(self.timeout)
             try:
                 response = self.session.request(
                     method,
@@ -419,8 +431,14 @@ class RegistryClient:
                     response.raw.read()
                     body = b""
                 else:
-                    body = _read_body(response, limit)
+                    body = _read_body(response, limit, deadline)
                 return Answer(method, response.url, response.status_code, response.headers, body, response.links)
+            except urllib3.exceptions.ReadTimeoutError:  # raised by raw reads, which requests does not wrap
+                raise RegistryTimeout(
+                    f"{self.url} did not answer within {self.timeout[1]:g} seconds.", code="TIMEOUT"
+                ) from None
+            except urllib3.exceptions.HTTPError as exc:
+                raise RegistryUnreachable(f"Cannot connect to {self.url}: {_reason(exc)}", code="UNREACHABLE") from None
             except requests.exceptions.SSLError as exc:
                 raise RegistryUnreachable(f"TLS with {self.url} failed: {_reason(exc)}", code="TLS") from None
             except requests.exceptions.Timeout:
@@ -433,6 +451,12 @@ class RegistryClient:
     def request(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> Answer:
         """A request to the registry with the dashboard's account; non-2xx answers raise."""
         url = path if path.startswith(("http://", "https://")) else self.url + path
+        if _origin(url) != _origin(self.url):  # a Link or Location the registry sent, pointing elsewhere
+            raise MalformedResponse(
+                f"The registry pointed the dashboard at {_origin_text(url)}; only {_origin_text(self.url)} is "
+                "followed, so the dashboard's account is sent nowhere else.",
+                code="FOREIGN_HOST",
+            )
         scope = _scope_for(method, url)
         token = self._cached_token(scope)
         response = self._send(
@@ -453,6 +477,13 @@ class RegistryClient:
         return token if token and expires > time.monotonic() else None
 
     def _fetch_token(self, challenge: dict[str, str], scope: str) -> str:
+        if not self.realm_allowed(challenge["realm"]):
+            raise RegistryUnauthorized(
+                f"The registry asks for the dashboard's account at a token service it may not be sent to "
+                f"({_origin_text(challenge['realm'])}): only HTTPS, the registry's own host, or the realms "
+                "REGISTRY_TOKEN_REALMS names get credentials.",
+                code="FOREIGN_REALM",
+            )
         params = {"service": challenge.get("service", "")}
         if challenge.get("scope") or scope:
             params["scope"] = challenge.get("scope") or scope
@@ -463,9 +494,8 @@ class RegistryClient:
             )
         if response.status_code >= 400:
             raise _error_for(response)
-        data = _json(response.content, "a token answer")
-        token = data.get("access_token") or data.get("token")
-        if not isinstance(token, str) or not token:
+        token, data = _token(response)
+        if not token:
             raise MalformedResponse("The registry's token service answered without a token.")
         lifetime = data.get("expires_in") if isinstance(data.get("expires_in"), int) else 60
         with self._tokens_lock:
@@ -507,14 +537,29 @@ class RegistryClient:
         return self._paginate(f"/v2/{_name(repository)}/tags/list", "tags")
 
     def _paginate(self, path: str, key: str) -> list[str]:
+        """Every page of a list, following the Link header; stopped with an error when the pages loop, never end,
+        or hold more names than the limit (REGISTRY_MAX_LIST_ENTRIES)."""
         names: list[str] = []
+        seen: set[str] = set()
         next_url: str | None = self.url + path
         while next_url:
+            if next_url in seen or len(seen) >= MAX_PAGES:
+                problem = (
+                    "links back to a page it gave already" if next_url in seen else f"has over {MAX_PAGES:,} pages"
+                )
+                raise MalformedResponse(f"The registry's {key} list {problem}: stopped reading it.", code="PAGINATION")
+            seen.add(next_url)
             response = self.request("GET", next_url)
             page = _json(response.content, f"a {key} list").get(key)
             if page is not None and not isinstance(page, list):
                 raise MalformedResponse(f"The registry's {key} list is not a list.")
             names.extend(item for item in page or [] if isinstance(item, str))
+            if len(names) > self.max_list_entries:
+                raise MalformedResponse(
+                    f"The registry's {key} list has more than {self.max_list_entries:,} names: stopped reading it "
+                    "(REGISTRY_MAX_LIST_ENTRIES sets the limit).",
+                    code="TOO_MANY",
+                )
             next_url = _next_link(response, self.url)
         return names
 
@@ -612,11 +657,12 @@ class RegistryClient:
         return True
 
     def check_credentials(self, username: str, password: str) -> bool:
-        """Whether the registry accepts this user's password (a /v2/ request carrying it)."""
+        """Whether the registry accepts this user's password (a /v2/ request carrying it; with token auth, a token
+        service the password may be sent to must answer with a token)."""
         response = self._send("GET", self.url + "/v2/", auth=_basic_auth(username, password))
         if response.status_code == 401:
             scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-            if scheme != "bearer" or "realm" not in params:
+            if scheme != "bearer" or "realm" not in params or not self.realm_allowed(params["realm"]):
                 return False
             response = self._send(
                 "GET",
@@ -624,11 +670,23 @@ class RegistryClient:
                 auth=_basic_auth(username, password),
                 params={"service": params.get("service", "")},
             )
+            if response.status_code < 400:
+                return bool(_token(response, quiet=True)[0])
         if response.status_code in (401, 403):
             return False
         if response.status_code >= 400:
             raise _error_for(response)
         return True
+
+    def realm_allowed(self, realm: str) -> bool:
+        """Whether credentials may go to this token service: one REGISTRY_TOKEN_REALMS names when it is set,
+        else any over HTTPS, or one on the registry's own host."""
+        if self.token_realms:
+            return any(realm == allowed or realm.startswith(allowed.rstrip("/") + "/") for allowed in self.token_realms)
+        realm_url, registry_url = urlsplit(realm), urlsplit(self.url)
+        return realm_url.scheme == "https" or (
+            realm_url.scheme == "http" and realm_url.hostname == registry_url.hostname
+        )
 
     # -- writing --
 
@@ -761,6 +819,32 @@ def _scope_for(method: str, url: str) -> str:
     return f"repository:{match.group(1)}:{actions}"
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is no number
+        port = -1
+    return parts.scheme, (parts.hostname or ""), port
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"
+
+
+def _token(response: Answer, *, quiet: bool = False) -> tuple[str, dict]:
+    """The token of a token service's answer ("" when there is none), and the answer."""
+    try:
+        data = _json(response.content, "a token answer")
+    except MalformedResponse:
+        if quiet:
+            return "", {}
+        raise
+    token = data.get("access_token") or data.get("token")
+    return (token if isinstance(token, str) else ""), data
+
+
 def _basic_auth(username: str, password: str) -> tuple[bytes, bytes]:
     # As bytes, so requests sends UTF-8 as htpasswd and docker login do (for str it would use Latin-1).
     return username.encode(), password.encode()
@@ -785,20 +869,25 @@ def _next_link(response: Answer, base_url: str) -> str | None:
     return urljoin(base_url, target)
 
 
-def _read_body(response: requests.Response, limit: int) -> bytes:
-    """The whole body, refusing (and dropping the connection) once it passes `limit` bytes: a pusher
-    controls what a descriptor points at, and the dashboard must not load a huge blob into memory."""
+def _read_body(response: requests.Response, limit: int, deadline: float) -> bytes:
+    """The whole body, refusing (and dropping the connection) once it passes `limit` bytes or `deadline`: a
+    pusher controls what a descriptor points at, and the dashboard must not load a huge blob into memory, nor
+    wait for ever on an answer that trickles in."""
     declared = response.headers.get("Content-Length", "")
+    where = f"{response.request.method} {urlsplit(response.url).path}"
     body = bytearray()
     if not (declared.isdigit() and int(declared) > limit):
-        for chunk in response.iter_content(64 * 1024):
+        # read1: what has arrived (one read of the socket), so the deadline is checked however slowly it comes
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
             body += chunk
+            if time.monotonic() > deadline:
+                response.close()
+                raise RegistryTimeout(f"The registry's answer to {where} did not arrive in time.", code="TIMEOUT")
             if len(body) > limit:
                 break
         else:
             return bytes(body)
     response.close()
-    where = f"{response.request.method} {urlsplit(response.url).path}"
     raise MalformedResponse(f"The registry's answer to {where} is larger than the {limit:,}-byte limit.")
 
 
@@ -817,7 +906,7 @@ def _error_for(response: Answer) -> RegistryError:
         try:
             first = (response.json().get("errors") or [{}])[0]
             code, detail = str(first.get("code", "")), str(first.get("message", ""))
-        except (ValueError, UnicodeDecodeError, AttributeError, IndexError, TypeError):
+        except (ValueError, UnicodeDecodeError, RecursionError, AttributeError, IndexError, TypeError):
             pass
     where = f"{response.method} {urlsplit(response.url).path}"
     if status == 401:
@@ -875,6 +964,8 @@ def get_client() -> RegistryClient:
                 connect_timeout=settings.REGISTRY_CONNECT_TIMEOUT,
                 read_timeout=settings.REGISTRY_READ_TIMEOUT,
                 cache=cache,
+                max_list_entries=settings.REGISTRY_MAX_LIST_ENTRIES,
+                token_realms=settings.REGISTRY_TOKEN_REALMS,
             )
         return _client
 

@@ -110,12 +110,18 @@ REGISTRY_READ_TIMEOUT = env_number("REGISTRY_READ_TIMEOUT", 15, minimum=0.1)
 # How long a repository's tag list (tag -> digest) is reused before the registry is asked again.
 # Manifests and config blobs are addressed by digest and cached without expiry.
 REGISTRY_CACHE_SECONDS = int(env_number("REGISTRY_CACHE_SECONDS", 60))
+# The most names one catalog or tags list may hold: a registry answering with more is stopped with an error.
+REGISTRY_MAX_LIST_ENTRIES = int(env_number("REGISTRY_MAX_LIST_ENTRIES", 200_000, minimum=1))
+# Token services (Bearer realms) that may get credentials; empty: any over HTTPS, or one on the registry's host.
+REGISTRY_TOKEN_REALMS = env_list("REGISTRY_TOKEN_REALMS")
 
 # How often the whole registry is reconciled with the index, in seconds (0: never; notifications and
 # page visits still keep what they touch fresh).
 REGISTRY_SYNC_INTERVAL = env_number("REGISTRY_SYNC_INTERVAL", 600)
 # The registry's notifications.endpoints send `Authorization: Bearer <this>`; empty turns the endpoint off.
 REGISTRY_NOTIFICATIONS_SECRET = env_str("REGISTRY_NOTIFICATIONS_SECRET")
+# Events one notification request may carry (the registry sends them one by one); more is refused with 413.
+REGISTRY_NOTIFICATIONS_MAX_EVENTS = int(env_number("REGISTRY_NOTIFICATIONS_MAX_EVENTS", 100, minimum=1))
 
 # --- Users and roles ------------------------------------------------------------------------
 # Registry users named here are put in the admin role each time they log in.

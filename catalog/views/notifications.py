@@ -36,14 +36,35 @@ def notifications_receive(request):
         return HttpResponse("Wrong or missing Authorization header.", status=401)
     if request.content_type not in EVENT_TYPES:
         return HttpResponse("Expected a registry event envelope.", status=415)
-    try:
-        events = json.loads(request.body)["events"]
-        assert isinstance(events, list)
-    except (ValueError, KeyError, TypeError, AssertionError):
-        return HttpResponse("Expected JSON with an events list.", status=400)
+    events, problem = read_envelope(request.body)
+    if problem:
+        return HttpResponse(problem, status=400)
+    if len(events) > settings.REGISTRY_NOTIFICATIONS_MAX_EVENTS:
+        limit = settings.REGISTRY_NOTIFICATIONS_MAX_EVENTS
+        return HttpResponse(f"At most {limit} events per request (REGISTRY_NOTIFICATIONS_MAX_EVENTS).", status=413)
     registry = sync.current_registry()
-    accepted = sum(1 for event in events if isinstance(event, dict) and accept(registry, event))
+    accepted = sum(1 for event in events if accept(registry, event))
     return JsonResponse({"accepted": accepted})
+
+
+def read_envelope(body: bytes) -> tuple[list[dict], str]:
+    """The events of an envelope, or why it is refused: nothing is recorded from an envelope with a bad event."""
+    try:
+        envelope = json.loads(body)
+    except (ValueError, RecursionError):
+        return [], "Expected JSON (not nested deeper than JSON allows here) with an events list."
+    events = envelope.get("events") if isinstance(envelope, dict) else None
+    if not isinstance(events, list):
+        return [], "Expected JSON with an events list."
+    for number, event in enumerate(events, 1):
+        if not isinstance(event, dict):
+            return [], f"Event {number} is not an object."
+        for key in ("target", "actor", "request", "source"):
+            if key in event and not isinstance(event[key], dict | None):
+                return [], f"Event {number}: {key} is not an object."
+        if not isinstance(event.get("id"), str | int) or not isinstance(event.get("action"), str):
+            return [], f"Event {number} has no id or action."
+    return events, ""
 
 
 def accept(registry, event: dict) -> bool:
