@@ -12,6 +12,7 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.backends import BaseBackend
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import User
 
 from accounts import roles
@@ -34,11 +35,14 @@ def check_password(username: str, password: str) -> bool:
         return False
 
 
-def is_registry_user(username: str) -> bool | None:
-    """Whether the htpasswd file still lists the user; None when there is no file to ask."""
+def entry_password(username: str) -> str | None:
+    """What the Django user's (unusable) password is while the htpasswd entry stays as it is: "!" and a keyed
+    digest of the entry. Django signs sessions with the password field, so a changed password in the file ends
+    the user's sessions. "" when the file no longer lists the user; None when there is no file to ask."""
     if not settings.REGISTRY_HTPASSWD_PATH:
         return None
-    return username in htpasswd.users(settings.REGISTRY_HTPASSWD_PATH)
+    found = htpasswd.fingerprint(settings.REGISTRY_HTPASSWD_PATH, username)
+    return f"{UNUSABLE_PASSWORD_PREFIX}{found}" if found else ""
 
 
 class RegistryUserBackend(BaseBackend):
@@ -50,8 +54,12 @@ class RegistryUserBackend(BaseBackend):
         if not check_password(username, password):
             return None
         user, created = User.objects.get_or_create(username=username)
-        if created:
-            user.set_unusable_password()
+        password = entry_password(username)
+        if created or (password and user.password != password and not user.has_usable_password()):
+            if password:
+                user.password = password
+            else:
+                user.set_unusable_password()
             user.save(update_fields=["password"])
         if username in settings.DASHBOARD_ADMINS:
             roles.set_role(user, roles.ADMIN)
@@ -61,7 +69,11 @@ class RegistryUserBackend(BaseBackend):
 
     def get_user(self, user_id):
         user = User.objects.filter(pk=user_id, is_active=True).first()
-        # Someone removed from the registry's htpasswd loses the dashboard too, sessions included.
-        if user and not user.has_usable_password() and is_registry_user(user.username) is False:
+        if user is None or user.has_usable_password():  # a local Django user (createsuperuser)
+            return user
+        password = entry_password(user.username)
+        if password == "":  # removed from the registry's htpasswd: the dashboard's sessions end too
             return None
+        if password is not None and user.password != password:
+            user.password = password  # its password changed: the session's signature no longer matches
         return user

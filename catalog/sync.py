@@ -1,9 +1,10 @@
 """The sync engine: keeps the index (catalog/models.py) in step with the registry.
 
 A full reconcile walks the catalog, and for each repository lists its tags, resolves each tag with a HEAD
-and fetches only the manifests whose digests the index has not seen (at most 8 requests in flight, the
-client's limit). Repositories and tags that vanished are removed. Running it twice changes nothing; a run
-that was interrupted is picked up where it stopped. Notifications trigger the same work for one repository.
+and fetches only the manifests whose digests the index has not seen, or holds with an error (at most 8 requests
+in flight, the client's limit). Repositories and tags that vanished are removed. Running it twice changes
+nothing, and every run walks every repository, whatever became of the one before. Notifications trigger the
+same work for one repository.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from registry.client import (
     NotFound,
     RegistryClient,
     RegistryError,
+    RegistryTimeout,
+    RegistryUnauthorized,
+    RegistryUnreachable,
     UnsupportedManifest,
 )
 from registry.client import Manifest as ManifestData
@@ -80,20 +84,36 @@ def fetch(client: RegistryClient, repository: str, digest: str) -> Fetched:
 # --- Storing (one thread, the database) -----------------------------------------------------
 
 
-def store_image(manifest: ManifestData, config: ImageConfig | None, error: str = "") -> Manifest:
-    row, created = Manifest.objects.get_or_create(
-        digest=manifest.digest,
-        defaults={
-            "media_type": manifest.media_type,
-            "size": manifest.image_size,
-            "created": config.created if config else None,
-            "platform": str(config.platform or "") if config else "",
-            "config_digest": manifest.config.digest if manifest.config else "",
-            "labels": config.labels if config else {},
-            "error": error,
-        },
-    )
+def image_fields(manifest: ManifestData, config: ImageConfig | None, error: str = "") -> dict:
+    return {
+        "media_type": manifest.media_type,
+        "is_index": False,
+        "size": manifest.image_size,
+        "created": config.created if config else None,
+        "platform": str(config.platform or "") if config else "",
+        "config_digest": manifest.config.digest if manifest.config else "",
+        "labels": config.labels if config else {},
+        "error": error,
+    }
+
+
+def write_row(digest: str, fields: dict) -> tuple[Manifest, bool]:
+    """The manifest's row with these fields, and whether they were written: a row read in full is never
+    rewritten (rows by digest never change), one stored with an error is, once the registry answers well."""
+    row, created = Manifest.objects.get_or_create(digest=digest, defaults=fields)
     if created:
+        return row, True
+    if not row.error:
+        return row, False
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save(update_fields=list(fields))
+    return row, True
+
+
+def store_image(manifest: ManifestData, config: ImageConfig | None, error: str = "") -> Manifest:
+    row, written = write_row(manifest.digest, image_fields(manifest, config, error))
+    if written:
         link_blobs(row, manifest)
     return row
 
@@ -117,55 +137,79 @@ def link_blobs(row: Manifest, manifest: ManifestData) -> None:
 
 @transaction.atomic
 def store(fetched: Fetched) -> Manifest:
-    """Write a fetched manifest (and its children) to the index; rows by digest are never rewritten."""
-    if existing := Manifest.objects.filter(digest=fetched.digest).first():
-        return existing
+    """Write a fetched manifest (and its children) to the index. A manifest that could not be read is stored with
+    its error (tags must point somewhere) and read again by later syncs until the registry answers properly."""
     if fetched.manifest is None:
-        return Manifest.objects.create(
-            digest=fetched.digest, media_type=fetched.media_type, size=0, error=fetched.error
-        )
+        fields = {"media_type": fetched.media_type, "is_index": False, "size": 0, "error": fetched.error}
+        return write_row(fetched.digest, fields)[0]
     if not fetched.manifest.is_index:
         return store_image(fetched.manifest, fetched.config, fetched.error)
     images = [(entry, child, config) for entry, child, config in fetched.children if not entry.is_attestation]
     created = [config.created for _, _, config in images if config and config.created]
-    index = Manifest.objects.create(
-        digest=fetched.digest,
-        media_type=fetched.manifest.media_type,
-        is_index=True,
-        size=distinct_size([child for _, child, _ in images]),
-        created=max(created, default=None),
-        platforms=[str(entry.platform) for entry, _, _ in images if entry.platform],
-        has_attestations=len(images) < len(fetched.children),
-        error=fetched.error,
-    )
-    for entry, child, config in fetched.children:
-        child_row = store_image(child, config)
-        ManifestChild.objects.get_or_create(
-            index=index,
-            child=child_row,
-            defaults={"platform": str(entry.platform or ""), "is_attestation": entry.is_attestation},
-        )
+    fields = {
+        "media_type": fetched.manifest.media_type,
+        "is_index": True,
+        "size": distinct_size([child for _, child, _ in images]),
+        "created": max(created, default=None),
+        "platforms": [str(entry.platform) for entry, _, _ in images if entry.platform],
+        "has_attestations": len(images) < len(fetched.children),
+        "error": fetched.error,
+    }
+    index, written = write_row(fetched.digest, fields)
+    if written:
+        for entry, child, config in fetched.children:
+            child_row = store_image(child, config)
+            ManifestChild.objects.get_or_create(
+                index=index,
+                child=child_row,
+                defaults={"platform": str(entry.platform or ""), "is_attestation": entry.is_attestation},
+            )
     return index
 
 
 # --- Syncing --------------------------------------------------------------------------------
 
 
-def sync_repository(client: RegistryClient, registry: Registry, name: str, *, pushed_at=None) -> int:
-    """Bring one repository's tags in step with the registry; returns how many manifests were fetched."""
+def sync_repository(
+    client: RegistryClient, registry: Registry, name: str, *, pushed_at=None, errors: list | None = None
+) -> int:
+    """Bring one repository's tags in step with the registry; returns how many manifests were fetched. Manifests
+    the index holds with an error are fetched again; what still cannot be read is added to `errors`."""
     try:
         tags = client.tags(name)
     except NotFound:
         Repository.objects.filter(registry=registry, name=name).delete()
         return 0
-    resolved = dict(zip(tags, client.map(lambda tag: resolve_or_none(client, name, tag), tags), strict=True))
+    answers = dict(zip(tags, client.map(lambda tag: resolve_for_sync(client, name, tag), tags), strict=True))
+    resolved = {tag: digest for tag, (digest, _) in answers.items()}
+    if failed := {tag: problem for tag, (_, problem) in answers.items() if problem}:
+        # The registry could not answer for these tags: they stay as the index has them, and the error is told.
+        indexed = Tag.objects.filter(repository__registry=registry, repository__name=name, name__in=list(failed))
+        resolved.update(indexed.values_list("name", "manifest__digest"))
+        if errors is not None:
+            errors.extend({"repository": name, "error": f"{tag}: {problem}"} for tag, problem in sorted(failed.items()))
     wanted = {digest for digest in resolved.values() if digest}
-    known = set(Manifest.objects.filter(digest__in=wanted).values_list("digest", flat=True))
+    known = set(Manifest.objects.filter(digest__in=wanted, error="").values_list("digest", flat=True))
     fetched = client.map(lambda digest: fetch(client, name, digest), sorted(wanted - known))
     for item in fetched:
         store(item)
+        if item.error and errors is not None:
+            errors.append({"repository": name, "error": f"{item.digest}: {item.error}"})
     save_tags(registry, name, {tag: digest for tag, digest in resolved.items() if digest}, pushed_at)
     return len(fetched)
+
+
+def resolve_for_sync(client: RegistryClient, repository: str, tag: str) -> tuple[str | None, str]:
+    """The tag's digest (None when it is gone), or what went wrong with this one tag. A registry that cannot be
+    reached, answers too slowly or refuses the account fails the whole sync instead."""
+    try:
+        return client.resolve(repository, tag), ""
+    except NotFound:
+        return None, ""
+    except (RegistryUnreachable, RegistryTimeout, RegistryUnauthorized):
+        raise
+    except RegistryError as exc:
+        return None, exc.message
 
 
 def resolve_or_none(client: RegistryClient, repository: str, tag: str) -> str | None:
@@ -221,25 +265,19 @@ def sync_catalog(client: RegistryClient, registry: Registry) -> None:
 
 
 def reconcile(client: RegistryClient, registry: Registry) -> SyncRun:
-    """A full reconcile. Picks up after an interrupted run: repositories synced since it began are skipped."""
-    interrupted = (
-        registry.sync_runs.filter(kind=SyncRun.FULL).exclude(status=SyncRun.DONE).order_by("-started_at").first()
+    """A full reconcile: every repository, whatever happened to earlier runs, so it ends with the index equal to
+    the registry. Running it again after an interruption is cheap: digests the index has are not fetched again.
+    Runs left "running" by a worker that stopped are marked failed."""
+    registry.sync_runs.filter(kind=SyncRun.FULL, status=SyncRun.RUNNING).update(
+        status=SyncRun.FAILED, finished_at=timezone.now()
     )
     run = SyncRun.objects.create(registry=registry, kind=SyncRun.FULL)
     try:
         names = client.catalog()
         registry.repositories.exclude(name__in=names).delete()
         run.repositories_total = len(names)
-        skip = set()
-        if interrupted:
-            skip = set(
-                registry.repositories.filter(synced_at__gte=interrupted.started_at).values_list("name", flat=True)
-            )
-            interrupted.status = SyncRun.FAILED
-            interrupted.save(update_fields=["status"])
         for name in names:
-            if name not in skip:
-                sync_one(client, registry, name, run)
+            sync_one(client, registry, name, run)
             run.repositories_done += 1
             run.save(update_fields=["repositories_total", "repositories_done", "manifests_fetched", "errors"])
         prune_manifests()
@@ -258,7 +296,7 @@ def reconcile(client: RegistryClient, registry: Registry) -> SyncRun:
 
 def sync_one(client: RegistryClient, registry: Registry, name: str, run: SyncRun) -> None:
     try:
-        run.manifests_fetched += sync_repository(client, registry, name)
+        run.manifests_fetched += sync_repository(client, registry, name, errors=run.errors)
     except UNREADABLE as exc:
         run.errors.append({"repository": name, "error": exc.message})
 
@@ -277,8 +315,9 @@ def prune_manifests() -> int:
 
 
 def record_push(client: RegistryClient, registry: Registry, repository: str, tag: str, digest: str, pushed_at=None):
-    """Apply a push event: fetch the digest if the index lacks it, then point the tag at it."""
-    if not Manifest.objects.filter(digest=digest).exists():
+    """Apply a push event: fetch the digest if the index lacks it (or holds it with an error), then point the tag
+    at it."""
+    if not Manifest.objects.filter(digest=digest, error="").exists():
         store(fetch(client, repository, digest))
     with transaction.atomic():
         repo, _ = Repository.objects.get_or_create(registry=registry, name=repository)

@@ -115,6 +115,16 @@ def test_the_run_command_starts_a_demo_registry_and_the_dashboard(run_dashboard,
     password = re.search(r"Sign in as admin with the password (\S+)", output).group(1)
     assert f"docker login 127.0.0.1:{registry_port}" in output
     assert password not in (tmp_path / "registry" / "htpasswd").read_text()  # only its bcrypt hash
+    for private in ("", "registry", "registry/data"):
+        assert (tmp_path / private).stat().st_mode & 0o777 == 0o700, private
+    for private in (
+        "db.sqlite3",
+        "secret_key",
+        "registry/config.yml",
+        "registry/htpasswd",
+        "registry/dashboard.password",
+    ):
+        assert (tmp_path / private).stat().st_mode & 0o777 == 0o600, private
 
     session = sign_in(base, "admin", password)
     home = session.get(f"{base}/", timeout=10)

@@ -190,7 +190,8 @@ def repository_delete(request, name):
 
 
 def visible_job(request, job_id: int) -> DeleteJob:
-    """A job its requester and admins may see; a draft only its requester."""
+    """Maintainers see every delete job, as the audit log shows them every delete; a draft only its requester, and a
+    retention run only admins and whoever started it."""
     job = get_object_or_404(DeleteJob.objects.select_related("policy"), pk=job_id)
     mine = job.requested_by == request.user.username
     if job.status == DeleteJob.DRAFT and not mine:

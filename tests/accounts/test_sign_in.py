@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from accounts import roles
+from registry import htpasswd
 from registry.htpasswd import add_user
 from tests.conftest import USERS
 
@@ -100,6 +101,31 @@ def test_a_user_removed_from_htpasswd_loses_the_session(client, registry):
     registry.htpasswd.write_text("\n".join(lines) + "\n")
     assert client.get(reverse("browser-repositories")).status_code == 302
     assert sign_in(client, "frank", "frank-password").status_code == 200
+
+
+def test_a_password_changed_in_htpasswd_ends_the_users_open_sessions(client, registry):
+    add_user(registry.htpasswd, "gina", "first-password", cost=4)
+    sign_in(client, "gina", "first-password")
+    assert client.get(reverse("browser-repositories")).status_code == 200
+    add_user(registry.htpasswd, "gina", "first-password", cost=4)  # the same password, hashed again: a new entry
+    assert client.get(reverse("browser-repositories")).status_code == 302
+    assert sign_in(client, "gina", "first-password").status_code == 302
+    assert client.get(reverse("browser-repositories")).status_code == 200  # the new session stays
+    assert client.get(reverse("browser-repositories")).status_code == 200
+    assert User.objects.get(username="gina").has_usable_password() is False
+
+
+def test_an_unknown_name_costs_a_bcrypt_check_like_a_known_one(client, registry, monkeypatch):
+    """Sign-in time must not tell which names exist: both check a hash, at the cost the file's users have."""
+    checked = []
+    real = htpasswd.bcrypt.checkpw
+    monkeypatch.setattr(
+        htpasswd.bcrypt, "checkpw", lambda password, hashed: checked.append(hashed) or real(password, hashed)
+    )
+    sign_in(client, "alice", "wrong-password")
+    sign_in(client, "nobody-at-all", "wrong-password")
+    assert len(checked) == 2
+    assert [hashed.split(b"$")[2] for hashed in checked] == [b"04", b"04"]  # the suite's users have cost 4
 
 
 def test_without_an_htpasswd_file_the_registry_checks_the_password(client, settings):

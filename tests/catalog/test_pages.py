@@ -388,6 +388,21 @@ def test_registry_text_is_never_rendered_as_html(client_for):
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
 
 
+def test_invisible_and_reordering_characters_from_the_registry_are_shown_escaped(client_for, own_client):
+    spec = ImageSpec(
+        layers=[{"app": "bidi"}],
+        created=datetime(2025, 1, 1, tzinfo=UTC),
+        labels={"title": "invoice\u202efdp.exe", "nul": "a\x00b"},
+        env=["NAME=\u2066hidden\u2069"],
+        cmd=["run", "\u200bzero"],
+    )
+    push_image(own_client, "team/app", "1", spec)
+    html = client_for().get(reverse("browser-tag", args=["team/app", "1"])).text
+    assert not {"\u202e", "\x00", "\u2066", "\u2069", "\u200b"} & set(html)
+    for shown in ("invoice\\u202efdp.exe", "a\\u0000b", "NAME=\\u2066hidden\\u2069", "run \\u200bzero"):
+        assert shown in html
+
+
 def test_pages_send_a_strict_content_security_policy(client_for):
     policy = client_for().get(reverse("browser-home")).headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy

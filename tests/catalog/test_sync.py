@@ -1,5 +1,6 @@
 """The sync engine against a real registry: what the index holds after adds, moves, deletes and re-pushes."""
 
+import shutil
 from datetime import UTC, datetime
 
 import pytest
@@ -82,7 +83,7 @@ def test_a_repository_whose_tags_were_all_deleted_stays_with_no_tags(own):
     assert not Manifest.objects.filter(digest=gone.digest).exists()  # pruned: nothing reaches it
 
 
-def test_an_interrupted_reconcile_resumes_where_it_stopped(own, monkeypatch):
+def test_after_an_interrupted_reconcile_the_next_walks_everything_and_fetches_only_what_is_new(own, monkeypatch):
     _, client, registry = own
     for name in ("a/one", "b/two", "c/three"):
         push_image(client, name, "1", image(name))
@@ -97,11 +98,89 @@ def test_an_interrupted_reconcile_resumes_where_it_stopped(own, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         sync.reconcile(client, registry)
     synced = []
-    monkeypatch.setattr(sync, "sync_repository", lambda c, r, name, **k: synced.append(name) or real_sync(c, r, name))
+    monkeypatch.setattr(
+        sync, "sync_repository", lambda c, r, name, **k: synced.append(name) or real_sync(c, r, name, **k)
+    )
     run = sync.reconcile(client, registry)
-    assert synced == ["c/three"]
-    assert run.status == SyncRun.DONE and run.repositories_done == 3
+    assert synced == ["a/one", "b/two", "c/three"]
+    assert run.status == SyncRun.DONE and run.repositories_done == 3 and run.manifests_fetched == 1
     assert set(indexed_tags(registry)) == {"a/one:1", "b/two:1", "c/three:1"}
+    assert not SyncRun.objects.filter(status=SyncRun.RUNNING).exists()  # the interrupted run is marked failed
+
+
+def test_a_reconcile_that_failed_once_does_not_hide_later_changes(own, monkeypatch):
+    """The registry killed half way through a reconcile, started again, then a tag removed from its storage
+    (nothing notifies that): every later reconcile must see it."""
+    local, client, registry = own
+    for name in ("a/one", "b/two", "c/three"):
+        push_image(client, name, "1", image(name))
+    real_sync = sync.sync_repository
+
+    def kill_on_b(client_, registry_, name, **kwargs):
+        if name == "b/two":
+            local.process.kill()  # kill -9
+            local.process.wait()
+        return real_sync(client_, registry_, name, **kwargs)
+
+    monkeypatch.setattr(sync, "sync_repository", kill_on_b)
+    assert sync.reconcile(client, registry).status == SyncRun.FAILED
+    monkeypatch.setattr(sync, "sync_repository", real_sync)
+    local.process = None
+    local.start()
+    tags = local.root / "data/docker/registry/v2/repositories/a/one/_manifests/tags/1"
+    shutil.rmtree(tags)
+    assert client.tags("a/one") == []
+    for _ in range(2):
+        run = sync.reconcile(client, registry)
+        assert run.status == SyncRun.DONE
+        assert set(indexed_tags(registry)) == {"b/two:1", "c/three:1"}
+
+
+def manifest_file(local, digest: str):
+    """Where the registry keeps a manifest's bytes on its disk."""
+    return local.root / "data/docker/registry/v2/blobs/sha256" / digest[7:9] / digest[7:] / "data"
+
+
+def test_a_garbled_manifest_is_an_error_and_read_again_until_the_registry_serves_it_well(own):
+    local, client, registry = own
+    pushed = push_image(client, "team/app", "1", image("garbled"))
+    data = manifest_file(local, pushed.digest)
+    good = data.read_bytes()
+    # The disk went bad: the same size, still JSON (so the registry serves it), other bytes.
+    garbled = b'{"schemaVersion":2,"x":"' + b"x" * (len(good) - 26) + b'"}'
+    assert len(garbled) == len(good)
+    data.write_bytes(garbled)
+
+    run = sync.reconcile(client, registry)
+    assert run.status == SyncRun.DONE
+    assert [error["repository"] for error in run.errors] == ["team/app"] and pushed.digest in run.errors[0]["error"]
+    row = Manifest.objects.get(digest=pushed.digest)
+    assert row.error and row.size == 0 and indexed_tags(registry) == {"team/app:1": pushed.digest}
+    assert sync.reconcile(client, registry).errors  # still bad: still an error, fetched again
+
+    data.write_bytes(good)
+    run = sync.reconcile(client, registry)
+    assert run.errors == [] and run.manifests_fetched == 1
+    row.refresh_from_db()
+    assert row.error == "" and row.size > 0 and row.created is not None
+    assert row.blobs.count() == len(client.manifest("team/app", pushed.digest).blobs)
+    assert sync.reconcile(client, registry).manifests_fetched == 0  # read well: never fetched again
+
+
+def test_a_tag_the_registry_cannot_answer_for_is_an_error_and_the_rest_is_indexed(own):
+    local, client, registry = own
+    broken = push_image(client, "team/app", "broken", image("broken"))
+    push_image(client, "team/app", "fine", image("fine"))
+    push_image(client, "other/app", "1", image("other"))
+    sync.reconcile(client, registry)
+    manifest_file(local, broken.digest).write_bytes(b"not json")  # the registry answers 500 for this tag now
+
+    run = sync.reconcile(client, registry)
+    assert run.status == SyncRun.DONE
+    assert run.errors == [
+        {"repository": "team/app", "error": "broken: The registry answered 500 to HEAD /v2/team/app/manifests/broken."}
+    ]
+    assert set(indexed_tags(registry)) == {"team/app:broken", "team/app:fine", "other/app:1"}  # kept as it was
 
 
 def test_an_unreachable_registry_fails_the_run_and_keeps_the_index(own):

@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from catalog import sync
 from catalog.models import SyncRun, Tag
@@ -48,3 +49,17 @@ def test_refresh_takes_a_post_with_csrf_and_a_sign_in(client, db):
     strict.force_login(user)
     assert strict.post(reverse("browser-sync")).status_code == 403
     assert strict.get(reverse("browser-sync")).status_code == 405
+
+
+def test_what_could_not_be_read_is_listed_and_said_to_be_read_again(client_for):
+    registry = sync.current_registry()
+    registry.last_reconciled_at = timezone.now()
+    registry.save()
+    errors = [
+        {"repository": "team/app", "error": "sha256:abc: The manifest does not match its digest <script>."},
+        {"repository": "team/app", "error": "broken: The registry answered 500 to HEAD /v2/team/app/manifests/x."},
+    ]
+    SyncRun.objects.create(registry=registry, kind=SyncRun.FULL, status=SyncRun.DONE, errors=errors)
+    status = client_for().get(reverse("browser-sync-status")).text
+    assert "2 items could not be read" in status and "Each is read again by the next refresh." in status
+    assert "does not match its digest &lt;script&gt;." in status and "answered 500 to HEAD" in status

@@ -226,6 +226,17 @@ def test_someone_elses_draft_is_not_found(shop, client_for):
     assert browser.post(reverse("browser-delete-confirm", args=[job.pk])).status_code == 404
 
 
+def test_maintainers_see_each_others_jobs_and_retention_runs_stay_with_admins(shop, client_for):
+    _client, registry, digests = shop
+    done = job_for(registry, digests, DeleteJob.DONE, user="someone-else")
+    run = job_for(registry, digests, DeleteJob.DONE, user="schedule")
+    DeleteJob.objects.filter(pk=run.pk).update(kind=DeleteJob.RETENTION)
+    maintainer = client_for(roles.MAINTAINER)
+    assert maintainer.get(reverse("browser-delete-job", args=[done.pk])).status_code == 200
+    assert maintainer.get(reverse("browser-delete-job", args=[run.pk])).status_code == 403
+    assert client_for(roles.ADMIN, "an-admin").get(reverse("browser-delete-job", args=[run.pk])).status_code == 200
+
+
 def test_deleting_a_repository_needs_its_name_typed(shop, client_for):
     client, _registry, digests = shop
     browser = client_for(roles.ADMIN)

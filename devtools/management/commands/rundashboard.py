@@ -32,6 +32,15 @@ def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) 
     raise CommandError(f"The dashboard did not start serving on {url}; see the messages above.")
 
 
+def keep_private(data_dir: Path) -> None:
+    """Folders 0700 and files 0600 in DATA_DIR and its registry folder, for what an earlier start made."""
+    for folder in (data_dir, data_dir / "registry"):
+        if folder.is_dir():
+            folder.chmod(0o700)
+            for path in folder.iterdir():
+                path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 class Command(BaseCommand):
     help = "Serve the dashboard; without REGISTRY_URL, start a local demo registry first."
 
@@ -45,6 +54,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Cannot listen on {bind}: it is in use or not host:port. Stop the other server or pass --bind."
             )
+        # Nothing the demo writes is for other users of this machine: the database, the registry's config (with the
+        # notifications secret), its htpasswd and its data.
+        os.umask(0o077)
+        keep_private(Path(settings.DATA_DIR))
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         env, registry = os.environ.copy(), None
