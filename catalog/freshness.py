@@ -1,6 +1,7 @@
-"""How fresh the index must be for a page, and what a visit does about it: answer from the index at once and
-queue a revalidation in the background, or (Refresh pressed) sync before answering. The sync engine itself is
-catalog/sync.py; this module sits above catalog/tasks.py, which queues its work."""
+"""How fresh the index must be for a page, and what a visit does about it: answer from the index at once and queue
+a revalidation in the background; Refresh queues one too, and the page shows its progress and outcome. No page
+waits for a repository's sync. The sync engine itself is catalog/sync.py; this module sits above
+catalog/tasks.py, which queues its work."""
 
 from datetime import timedelta
 
@@ -26,42 +27,39 @@ def is_stale(repository: Repository | None) -> bool:
     )
 
 
+def catalog_is_fresh(registry: Registry) -> bool:
+    return bool(cache.get(f"catalog-synced:{registry.url}"))
+
+
+def catalog_read(registry: Registry, names: list[str]) -> None:
+    """The catalog was read (names): the index's repositories follow it, and it counts as fresh for a while."""
+    sync.apply_catalog(registry, names)
+    cache.set(f"catalog-synced:{registry.url}", True, settings.REGISTRY_CACHE_SECONDS)
+
+
 def revalidate_catalog(registry: Registry, *, force: bool = False) -> RegistryError | None:
     """Bring the index's list of repositories in step with the catalog when it is older than
     REGISTRY_CACHE_SECONDS. A registry failure is returned when the index can still answer, raised otherwise."""
-    key = f"catalog-synced:{registry.url}"
-    if not force and cache.get(key):
+    if not force and catalog_is_fresh(registry):
         return None
     try:
-        sync.sync_catalog(get_client(), registry)
+        catalog_read(registry, get_client().catalog())
     except RegistryError as exc:
         if not registry.repositories.exists():
             raise
         return exc
-    cache.set(key, True, settings.REGISTRY_CACHE_SECONDS)
     return None
 
 
-def revalidated(name: str, *, force: bool = False) -> tuple[Repository, RegistryError | None]:
+def revalidated(name: str) -> Repository:
     """The repository's index row, brought up to date as its state needs:
-    - Refresh pressed: synced in the request (the user asked to wait for it);
     - never indexed: its sync is queued, and the page says it is being indexed (a first sync of a
       10,000-tag repository reads 30,000 things: no request should wait for that);
     - older than REGISTRY_CACHE_SECONDS: answered from the index at once while a task revalidates it.
-    A registry failure is returned when the index has the repository's tags, raised otherwise (the middleware
-    shows it); a repository the registry does not know is a 404."""
+    A repository the registry does not know is a 404."""
     registry = sync.current_registry()
     repository = registry.repositories.filter(name=name).first()
-    indexed = repository is not None and repository.synced_at is not None
-    if force:
-        try:
-            sync.sync_repository(get_client(), registry, name)
-        except RegistryError as exc:
-            if not indexed:
-                raise
-            return repository, exc
-        repository = registry.repositories.filter(name=name).first()
-    elif not indexed:
+    if repository is None or repository.synced_at is None:
         get_client().tags(name)  # a repository the registry does not know is a 404, at once
         repository, _created = Repository.objects.get_or_create(registry=registry, name=name)
         queue_sync(registry, name, "first", seconds=SYNC_LOCK_SECONDS)
@@ -71,7 +69,27 @@ def revalidated(name: str, *, force: bool = False) -> tuple[Repository, Registry
         repository.refresh_from_db()
     if repository is None:
         raise Http404(_("The registry has no repository named %(name)s.") % {"name": name})
-    return repository, None
+    return repository
+
+
+def request_refresh(repository: Repository) -> None:
+    """Refresh pressed: a task syncs the repository; the page shows its progress, then its outcome."""
+    cache.set(
+        tasks.refresh_key(repository.registry, repository.name),
+        {"requested": timezone.now(), "error": ""},
+        tasks.REFRESH_REMEMBERED_SECONDS,
+    )
+    tasks.refresh_repository.enqueue(repository.name)
+
+
+def refresh_state(repository: Repository) -> tuple[bool, str]:
+    """Whether a Refresh of the repository is still running, and why the last one failed ("" when it did not)."""
+    state = cache.get(tasks.refresh_key(repository.registry, repository.name))
+    if not state:
+        return False, ""
+    if state["error"]:
+        return False, state["error"]
+    return repository.synced_at is None or repository.synced_at < state["requested"], ""
 
 
 def queue_sync(registry: Registry, name: str, reason: str, seconds: float) -> None:

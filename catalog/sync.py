@@ -255,7 +255,12 @@ def save_tags(registry: Registry, name: str, digests: dict[str, str], pushed_at=
 def sync_catalog(client: RegistryClient, registry: Registry) -> None:
     """Add the repositories the catalog names and the index lacks (their tags are indexed when one is
     opened or at the next reconcile), and drop those the catalog no longer names. One request per 1,000."""
-    names = set(client.catalog())
+    apply_catalog(registry, client.catalog())
+
+
+def apply_catalog(registry: Registry, catalog: list[str]) -> None:
+    """The index's repositories as the catalog (read already) names them."""
+    names = set(catalog)
     known = dict(registry.repositories.values_list("name", "pk"))
     new = [Repository(registry=registry, name=name) for name in sorted(names - known.keys())]
     Repository.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)

@@ -5,12 +5,15 @@ same code runs in the database backend's worker, in RQ's, or immediately in test
 sync engine; nothing below it imports it (the freshness policy and the views queue work through it).
 """
 
+from django.core.cache import cache
 from django.tasks import task
 from django.utils.dateparse import parse_datetime
 
 from catalog import sync
-from catalog.models import SyncRun
+from catalog.models import Registry, SyncRun
 from registry.client import RegistryError, get_client
+
+REFRESH_REMEMBERED_SECONDS = 600  # how long a Refresh's outcome is kept for its page
 
 
 @task
@@ -23,6 +26,22 @@ def reconcile_registry() -> int:
 def sync_repository(name: str) -> int:
     """Bring one repository in step (tags list, a HEAD per tag, new digests only)."""
     return sync.sync_repository(get_client(), sync.current_registry(), name)
+
+
+def refresh_key(registry: Registry, name: str) -> str:
+    return f"refresh:{registry.url}:{name}"
+
+
+@task
+def refresh_repository(name: str) -> int:
+    """A repository's Refresh button: sync it, and keep a failure for the page to tell (see freshness.py)."""
+    registry = sync.current_registry()
+    try:
+        return sync.sync_repository(get_client(), registry, name)
+    except RegistryError as exc:
+        key = refresh_key(registry, name)
+        cache.set(key, {**(cache.get(key) or {}), "error": exc.message}, REFRESH_REMEMBERED_SECONDS)
+        return 0
 
 
 @task

@@ -38,6 +38,35 @@ class Slow(Garbage):
     do_DELETE = do_GET
 
 
+class Slow3(BaseHTTPRequestHandler):
+    """A registry taking half a second per answer, counting how many it holds at once."""
+
+    lock, now, most = threading.Lock(), 0, 0
+
+    def answer(self, status: int, body: bytes) -> None:
+        with Slow3.lock:
+            Slow3.now += 1
+            Slow3.most = max(Slow3.most, Slow3.now)
+        time.sleep(0.5)
+        with Slow3.lock:
+            Slow3.now -= 1
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.answer(200, b'{"repositories": []}' if self.path.startswith("/v2/_catalog") else b"{}")
+
+    def do_DELETE(self):
+        self.answer(404, b'{"errors": [{"code": "MANIFEST_UNKNOWN", "message": "unknown"}]}')
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
 def serve():
     servers = []
@@ -99,6 +128,14 @@ def test_the_home_page_shows_an_unreachable_registry_as_a_banner(client_for, set
     assert response.status_code == 503
     assert "Not reachable" in response.text and "The registry cannot be reached" in response.text
     assert 'href="/repositories/"' in response.text  # the page around it still works
+
+
+def test_the_home_page_asks_the_registry_its_three_questions_at_once(client_for, settings, serve):
+    point_at(settings, serve(Slow3))
+    Slow3.most = 0
+    response = client_for().get(reverse("browser-home"))
+    assert response.status_code == 200 and "Reachable" in response.text
+    assert Slow3.most == 3  # the API version, whether deleting works, and the catalog
 
 
 def test_the_tag_page_survives_an_unreachable_registry(client_for, settings):

@@ -38,11 +38,11 @@ def repository_list(request):
 @require_GET
 def repository_detail(request, name):
     """A repository's tags from the index, sorted and filtered across all of them, then paginated."""
-    repository, failure = freshness.revalidated(name, force="refresh" in request.GET)
+    repository = freshness.revalidated(name)
     if "refresh" in request.GET:
-        if failure:
-            messages.warning(request, freshness.stale_warning(repository))
+        freshness.request_refresh(repository)
         return redirect(without_refresh(request))
+    refreshing, refresh_error = freshness.refresh_state(repository)
     sort = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "created"
     descending = request.GET.get("dir", "asc" if sort == "name" else "desc") == "desc"
     query = request.GET.get("q", "").strip()
@@ -58,7 +58,8 @@ def repository_detail(request, name):
         "sort": sort,
         "direction": "desc" if descending else "asc",
         "shared": any(row.shared_with for row in page.object_list),
-        "warning": freshness.stale_warning(repository) if failure else "",
+        "refreshing": refreshing,
+        "warning": freshness.stale_warning(repository) if refresh_error else "",
         "delete_refusal": delete_refusal(repository.registry),
     }
     return render_page(request, "catalog/repository.html", context, {"tags": "table"})

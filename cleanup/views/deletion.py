@@ -104,7 +104,7 @@ def tag_delete(request, name, tag):
         return start_tag_delete(request, registry, name, tag)
     digest = get_client().resolve(name, tag)
     sync.record_push(get_client(), registry, name, tag, digest)  # the index must agree on this tag
-    repository, _failure = revalidated(name)
+    repository = revalidated(name)
     siblings = sorted(
         repository.tags.filter(manifest__digest=digest).exclude(name=tag).values_list("name", flat=True),
         key=queries.natural_key,
@@ -156,7 +156,7 @@ def selection_preview(request, name):
     if not tags:
         messages.error(request, _("Select at least one tag first."))
         return redirect("browser-repository", name)
-    repository, _failure = revalidated(name)
+    repository = revalidated(name)
     digests = dict(repository.tags.filter(name__in=tags).values_list("name", "manifest__digest"))
     choices = [Choice(name, tag, digest) for tag, digest in digests.items()]
     job = new_job(request, registry, name, DeleteJob.TAGS, choices, status=DeleteJob.DRAFT)
@@ -169,7 +169,7 @@ def repository_delete(request, name):
     """Delete every image of a repository; the name is typed again to confirm. The page counts from the index;
     the job deletes every tag the registry has when it runs (see run.whole_repository)."""
     registry = sync.current_registry()
-    repository, _failure = revalidated(name)
+    repository = revalidated(name)
     choices = [Choice(name, tag, digest) for tag, digest in repository.tags.values_list("name", "manifest__digest")]
     error = ""
     if request.method == "POST":

@@ -301,6 +301,25 @@ def test_a_tag_deleted_in_the_registry_disappears(client_for, own_client, settin
     assert client.get(reverse("browser-tag", args=["team/app", "gone"])).status_code == 404
 
 
+def test_refresh_is_a_background_task_and_the_page_shows_it_running(client_for, own_client, settings):
+    client = client_for()
+    url = reverse("browser-repository", args=["team/app"])
+    push_image(own_client, "team/app", "1", image("one"))
+    assert rows_of(client.get(url).text) == ["1"]  # indexed on the first visit (tasks run at once here)
+    push_image(own_client, "team/app", "2", image("two"))
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # no worker yet
+
+    response = client.get(url, {"refresh": "1"})
+    assert response.status_code == 302 and response.url == url
+    page = client.get(url).text
+    assert rows_of(page) == ["1"], "the request itself did not read the registry"
+    assert 'id="refreshing"' in page and 'hx-trigger="every 2s"' in page
+
+    catalog_tasks.refresh_repository.call("team/app")  # the worker's turn
+    page = client.get(url).text
+    assert sorted(rows_of(page)) == ["1", "2"] and 'id="refreshing"' not in page
+
+
 def test_a_registry_that_cannot_be_reached_leaves_the_index_on_show(client_for, settings, indexed):
     # The index was built from a registry that has gone away since.
     closed = f"http://127.0.0.1:{free_port()}"
@@ -313,7 +332,7 @@ def test_a_registry_that_cannot_be_reached_leaves_the_index_on_show(client_for, 
     assert response.status_code == 200
     assert rows_of(response.text) == ["1.0.0", "1.2.0", "1.10.0", "latest"]
 
-    response = client.get(url, {"refresh": "1"}, follow=True)  # Refresh syncs in the request: it can say so
+    response = client.get(url, {"refresh": "1"}, follow=True)  # the refresh task fails, and its page says so
     assert response.redirect_chain == [(url, 302)]
     assert response.text.count("The registry could not be reached; showing the index as of ") == 1
 
