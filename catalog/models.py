@@ -129,6 +129,7 @@ class SyncRun(models.Model):
     repositories_done = models.IntegerField(default=0)
     manifests_fetched = models.IntegerField(default=0)
     errors = models.JSONField(default=list)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Its worker's last sign of life.")
 
     class Meta:
         indexes = [models.Index(fields=["registry", "-started_at"], name="syncrun_registry_started")]

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog import heartbeat
 from catalog.models import Blob, Manifest, ManifestBlob, ManifestChild, Registry, Repository, SyncRun, Tag
 from catalog.storage import distinct_size
 from registry.client import (
@@ -272,11 +273,21 @@ def apply_catalog(registry: Registry, catalog: list[str]) -> None:
 def reconcile(client: RegistryClient, registry: Registry) -> SyncRun:
     """A full reconcile: every repository, whatever happened to earlier runs, so it ends with the index equal to
     the registry. Running it again after an interruption is cheap: digests the index has are not fetched again.
-    Runs left "running" by a worker that stopped are marked failed."""
-    registry.sync_runs.filter(kind=SyncRun.FULL, status=SyncRun.RUNNING).update(
-        status=SyncRun.FAILED, finished_at=timezone.now()
-    )
+    Runs left "running" by a worker that stopped giving signs of life are marked failed first."""
+    end_abandoned(registry)
     run = SyncRun.objects.create(registry=registry, kind=SyncRun.FULL)
+    with heartbeat.heartbeat(run):
+        walk(client, registry, run)
+    return run
+
+
+def end_abandoned(registry: Registry) -> int:
+    """Full runs still "running" whose worker stopped giving signs of life are marked failed."""
+    stuck = registry.sync_runs.filter(kind=SyncRun.FULL, status=SyncRun.RUNNING).filter(heartbeat.silent())
+    return stuck.update(status=SyncRun.FAILED, finished_at=timezone.now())
+
+
+def walk(client: RegistryClient, registry: Registry, run: SyncRun) -> None:
     try:
         names = client.catalog()
         registry.repositories.exclude(name__in=names).delete()
@@ -296,7 +307,6 @@ def reconcile(client: RegistryClient, registry: Registry) -> SyncRun:
     finally:
         run.finished_at = timezone.now()
         run.save()
-    return run
 
 
 def sync_one(client: RegistryClient, registry: Registry, name: str, run: SyncRun) -> None:

@@ -67,8 +67,11 @@ def apply_delete(repository: str, digest: str, tag: str = "") -> None:
 
 
 def start_reconcile() -> bool:
-    """Queue a full reconcile unless one is already running; says whether one was queued."""
-    if SyncRun.objects.filter(kind=SyncRun.FULL, status=SyncRun.RUNNING, finished_at__isnull=True).exists():
+    """Queue a full reconcile unless one is running (a run whose worker stopped does not count, and is marked
+    failed); says whether one was queued."""
+    registry = sync.current_registry()
+    sync.end_abandoned(registry)
+    if registry.sync_runs.filter(kind=SyncRun.FULL, status=SyncRun.RUNNING).exists():
         return False
     reconcile_registry.enqueue()
     return True

@@ -13,3 +13,4 @@ class CleanupConfig(AppConfig):
 
         post_save.connect(audit.record_registry_delete, sender=RegistryEvent, dispatch_uid="cleanup-registry-delete")
         scheduler_tick.connect(tasks.queue_due_retention, dispatch_uid="cleanup-retention")
+        scheduler_tick.connect(tasks.end_abandoned_jobs, dispatch_uid="cleanup-abandoned")

@@ -1,8 +1,6 @@
 """Deleting: the jobs a person confirmed (or a retention policy started), the audit log of everything done to
 the registry, and the retention policies."""
 
-from datetime import timedelta
-
 from django.db import models
 from django.utils import timezone
 
@@ -24,12 +22,13 @@ class Job(models.Model):
         return self.status in (self.DONE, self.FAILED)
 
     @classmethod
-    def expire_abandoned(cls, registry, *, status: str, since: str, after: timedelta, error: str) -> int:
-        """Mark failed, with `error`, the registry's jobs still in `status` longer than `after` past their `since`
-        time: their worker died, and a job left queued or running would hold up the work waiting for it."""
-        now = timezone.now()
-        stuck = cls.objects.filter(registry=registry, status=status, **{f"{since}__lt": now - after})
-        return stuck.update(status=cls.FAILED, finished_at=now, error=error)
+    def end_abandoned(cls, registry, stuck: models.Q, error: str) -> list[int]:
+        """Mark failed, with `error`, the registry's jobs the `stuck` condition finds (their worker died: a job left
+        queued or running would hold up the work waiting for it); their ids."""
+        found = cls.objects.filter(stuck, registry=registry)
+        ids = list(found.values_list("pk", flat=True))
+        found.filter(pk__in=ids).update(status=cls.FAILED, finished_at=timezone.now(), error=error)
+        return ids
 
 
 class DeleteJob(Job):
@@ -58,6 +57,7 @@ class DeleteJob(Job):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Its worker's last sign of life.")
     total = models.IntegerField(default=0, help_text="Tags in the selection.")
     done = models.IntegerField(default=0, help_text="Tags handled so far, whatever the outcome.")
     failed = models.IntegerField(default=0)

@@ -260,12 +260,10 @@ def preview(registry: Registry, policy: RetentionPolicy, now: datetime | None = 
 
 
 def active_job(policy: RetentionPolicy) -> DeleteJob | None:
-    run.expire_abandoned(policy.registry)
-    return (
-        DeleteJob.objects.filter(policy=policy, status__in=[DeleteJob.QUEUED, DeleteJob.RUNNING])
-        .order_by("-created_at")
-        .first()
-    )
+    """The policy's run queued or running now (one whose worker stopped giving signs of life does not count)."""
+    queued = DeleteJob.objects.filter(policy=policy, status=DeleteJob.QUEUED)
+    running = run.running_jobs(policy.registry).filter(policy=policy)
+    return (queued | running).order_by("-created_at").first()
 
 
 def new_run(policy: RetentionPolicy, user: str, address: str = "", now: datetime | None = None) -> DeleteJob:

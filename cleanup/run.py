@@ -9,11 +9,11 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from catalog import sync
+from catalog import heartbeat, sync
 from catalog.models import Registry, Tag
 from cleanup.models import AuditEntry, DeleteJob
 from cleanup.plan import Choice, Plan, Step, plan
@@ -70,10 +70,17 @@ def create_job(registry: Registry, kind: str, choices: list[Choice], *, user: st
 def run(job: DeleteJob, client: RegistryClient, choose=None) -> DeleteJob:
     """Carry out a job. `choose(registry)` gives the choices at run time instead of job.selection (a
     retention run decides after its sync). Every outcome is written down, whatever happens."""
-    registry = job.registry
     job.status, job.started_at = DeleteJob.RUNNING, timezone.now()
     job.save(update_fields=["status", "started_at"])
     repositories = sorted({row[0] for row in job.selection}) if choose is None else []
+    with heartbeat.heartbeat(job):
+        carry_out(job, client, choose, repositories)
+    job.refresh_from_db()
+    return job
+
+
+def carry_out(job: DeleteJob, client: RegistryClient, choose, repositories: list[str]) -> None:
+    registry = job.registry
     try:
         mode = delete_mode(client, registry, refresh=True)  # asked again: a write must not meet a surprise
         for name in repositories:
@@ -104,8 +111,6 @@ def run(job: DeleteJob, client: RegistryClient, choose=None) -> DeleteJob:
         job.finished_at = timezone.now()
         # Not a plain save(): done and failed were counted in the database (F expressions).
         job.save(update_fields=["status", "error", "finished_at"])
-    job.refresh_from_db()
-    return job
 
 
 def whole_repository(name: str):
@@ -213,16 +218,31 @@ def entry(job, action, repository, tags, digest, outcome, message, freed=0) -> A
     )
 
 
-ABANDONED_AFTER = timedelta(hours=6)  # far beyond any delete job's length (1,500 tags take under a minute)
+def running_jobs(registry: Registry):
+    """Delete jobs running now: their worker still gives signs of life (catalog/heartbeat.py)."""
+    return registry.delete_jobs.filter(status=DeleteJob.RUNNING).exclude(heartbeat.silent())
 
 
-def expire_abandoned(registry: Registry) -> None:
-    """A job whose worker died stays "running" and would hold up garbage collection and its retention policy
-    for good: past ABANDONED_AFTER it is marked failed (its entries still say what was done)."""
-    DeleteJob.expire_abandoned(
-        registry,
-        status=DeleteJob.RUNNING,
-        since="started_at",
-        after=ABANDONED_AFTER,
-        error=_("Abandoned: the worker running it stopped."),
-    )
+def end_abandoned(registry: Registry) -> list[int]:
+    """Running jobs whose worker stopped giving signs of life are marked failed (their entries still say what was
+    done; read_back() finds out the rest); their ids."""
+    stuck = Q(status=DeleteJob.RUNNING) & heartbeat.silent()
+    return DeleteJob.end_abandoned(registry, stuck, _("Abandoned: the worker running it stopped."))
+
+
+def read_back(job: DeleteJob, client: RegistryClient) -> None:
+    """What became of the chosen tags a stopped job has no outcome for, read from the registry: a tag gone is done
+    (the job deleted it, or was about to), a tag moved is left alone, a tag still there was not attempted."""
+    reached = {(entry.repository, tag) for entry in job.entries.all() for tag in entry.tags}
+    unreached = [Choice(*row) for row in job.selection if (row[0], row[1]) not in reached]
+    now = client.map(lambda choice: sync.resolve_or_none(client, choice.repository, choice.tag), unreached)
+    entries = []
+    for choice, digest in zip(unreached, now, strict=True):
+        if digest is None:
+            outcome = (AuditEntry.DONE, _("Gone from the registry when the stopped job was read back."))
+        elif digest != choice.digest:
+            outcome = (AuditEntry.SKIPPED, _("Left alone: the tag now points to %(digest)s.") % {"digest": digest[:19]})
+        else:
+            continue  # still there: "not attempted", as the job's page says of every tag it has no entry for
+        entries.append(entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], choice.digest, *outcome))
+    AuditEntry.objects.bulk_create(entries)

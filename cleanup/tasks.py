@@ -6,6 +6,7 @@ Nothing below this module imports it: views and commands queue through it, and i
 from django.tasks import task
 from django.utils import timezone
 
+from catalog import sync
 from cleanup import retention, run
 from cleanup.models import DeleteJob, RetentionPolicy
 from cleanup.signals import delete_job_starting
@@ -46,3 +47,18 @@ def queue_due_retention(now=None, **signal) -> list[DeleteJob]:
     """Queue a run of every scheduled policy that is due (the scheduler's tick: catalog.signals.scheduler_tick)."""
     now = now or timezone.now()
     return [start_retention_run(policy, "schedule", now=now) for policy in retention.due(now)]
+
+
+@task
+def read_back(job_id: int) -> None:
+    """Find out from the registry what became of the tags a stopped job has no outcome for."""
+    run.read_back(DeleteJob.objects.select_related("registry").get(pk=job_id), get_client())
+
+
+def end_abandoned_jobs(**signal) -> list[int]:
+    """The scheduler's tick: delete jobs whose worker stopped are marked failed, and what became of their tags is
+    read back from the registry in the background; their ids."""
+    ids = run.end_abandoned(sync.current_registry())
+    for job_id in ids:
+        read_back.enqueue(job_id)
+    return ids

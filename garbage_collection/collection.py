@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog import heartbeat
 from catalog.models import Blob, Registry
 from cleanup.models import AuditEntry
 from garbage_collection import exclusion
@@ -141,9 +142,15 @@ def run(gc: GcRun, client: RegistryClient | None = None) -> GcRun:
     """Carry out a queued run (in a task). Whatever happens, the registry is left writable and the run's
     outcome is written down."""
     client = client or get_client()
-    log = LogWriter(gc)
     gc.status, gc.started_at = GcRun.RUNNING, timezone.now()
     gc.save(update_fields=["status", "started_at"])
+    with heartbeat.heartbeat(gc):
+        carry_out(gc, client)
+    return gc
+
+
+def carry_out(gc: GcRun, client: RegistryClient) -> None:
+    log = LogWriter(gc)
     read_only = False
     try:
         if not gc.dry_run:
@@ -174,7 +181,6 @@ def run(gc: GcRun, client: RegistryClient | None = None) -> GcRun:
         gc.save()
         if not gc.dry_run:
             audit(gc)
-    return gc
 
 
 def audit(gc: GcRun) -> None:

@@ -1,6 +1,6 @@
 """Collections and deletes keep out of each other's way: one collection at a time; a real collection starts once
 no delete job is running, and a delete job queued meanwhile waits until the collection ends. A run or job whose
-worker died would block the others for good, so each is marked failed once it is clearly abandoned."""
+worker stopped giving signs of life (catalog/heartbeat.py) blocks nothing."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog import heartbeat
 from catalog.models import Registry
 from cleanup import run as delete_run
 from cleanup.models import DeleteJob
 from garbage_collection.models import GcRun
 
 WAIT_POLL_SECONDS = 1.0
-ABANDON_MARGIN_SECONDS = 600  # past GC_TIME_LIMIT, a run still "running" has lost its worker
 QUEUED_ABANDONED_AFTER = timedelta(hours=1)  # no worker took it
 DELETES_WAIT_SECONDS = 600  # a real collection waits this long for running deletes
 DELETE_WAIT_FOR_GC_SECONDS = 3600  # a delete queued during a garbage collection starts after it
@@ -28,23 +29,20 @@ class Busy(Exception):
 
 
 def expire_abandoned(registry: Registry) -> None:
-    """A run running well past GC_TIME_LIMIT, or queued for an hour with no worker taking it, is marked failed."""
-    GcRun.expire_abandoned(
+    """A run whose worker stopped giving signs of life, or queued for an hour with no worker taking it, is marked
+    failed."""
+    GcRun.end_abandoned(
         registry,
-        status=GcRun.RUNNING,
-        since="started_at",
-        after=timedelta(seconds=settings.GC_TIME_LIMIT + ABANDON_MARGIN_SECONDS),
-        error=_(
+        Q(status=GcRun.RUNNING) & heartbeat.silent(),
+        _(
             "Abandoned: the worker running it stopped. Check the registry: it may still be read-only, or its "
             "container stopped and renamed …-before-restart-…."
         ),
     )
-    GcRun.expire_abandoned(
+    GcRun.end_abandoned(
         registry,
-        status=GcRun.QUEUED,
-        since="created_at",
-        after=QUEUED_ABANDONED_AFTER,
-        error=_("No task worker took it within an hour: is the worker running?"),
+        Q(status=GcRun.QUEUED, created_at__lt=timezone.now() - QUEUED_ABANDONED_AFTER),
+        _("No task worker took it within an hour: is the worker running?"),
     )
 
 
@@ -58,8 +56,7 @@ def wait_for_deletes(registry: Registry, note: Callable[[str], None], limit: flo
     """A real run starts only once no delete job is running (they change what the registry holds)."""
     deadline = time.monotonic() + limit
     noted = False
-    delete_run.expire_abandoned(registry)
-    while registry.delete_jobs.filter(status=DeleteJob.RUNNING).exists():
+    while delete_run.running_jobs(registry).exists():  # a job whose worker died is no reason to wait
         if not noted:
             note(_("Waiting for a delete to finish."))
             noted = True

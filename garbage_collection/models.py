@@ -20,6 +20,7 @@ class GcRun(Job):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Its worker's last sign of life.")
     log = models.TextField(blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     blobs_marked = models.IntegerField(null=True, blank=True)

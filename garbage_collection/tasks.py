@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from catalog import schedule, sync
 from catalog.models import Registry
-from garbage_collection import collection
+from garbage_collection import collection, exclusion
 from garbage_collection.exclusion import Busy
 from garbage_collection.models import GcRun
 
@@ -31,10 +31,12 @@ def start_gc(registry: Registry, **options) -> GcRun:
 
 
 def queue_due_gc(now=None, **signal) -> GcRun | None:
-    """The scheduler's tick (catalog.signals.scheduler_tick): a real run when GC_SCHEDULE says one is due."""
+    """The scheduler's tick (catalog.signals.scheduler_tick): runs whose worker stopped are marked failed, and a
+    real run is queued when GC_SCHEDULE says one is due."""
+    registry = sync.current_registry()
+    exclusion.expire_abandoned(registry)
     if settings.GC_BRIDGE == "none":
         return None
-    registry = sync.current_registry()
     last = registry.gc_runs.filter(dry_run=False).order_by("-created_at").first()
     if not schedule.is_due(settings.GC_SCHEDULE, last.created_at if last else None, now or timezone.now()):
         return None

@@ -1,5 +1,6 @@
 """The README's first command: with no REGISTRY_URL it starts a registry, fills it and serves the dashboard."""
 
+import contextlib
 import os
 import re
 import signal
@@ -144,6 +145,37 @@ def test_the_run_command_starts_a_demo_registry_and_the_dashboard(run_dashboard,
     push_image(service, "demo/hello-web", "1.3", ImageSpec(layers=[{"index.html": "1.3"}]))
     wait_until(lambda: "demo/hello-web:1.3" in indexed_tags(database))
     print(f"push to index: {time.monotonic() - pushed:.2f} s")
+
+
+def children(pid: int) -> dict[int, str]:
+    """The child processes of `pid`, by pid, with their command lines."""
+    found = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(OSError):  # it ended meanwhile
+            found[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return found
+
+
+def test_a_killed_task_worker_or_scheduler_is_started_again(run_dashboard, tmp_path):
+    process, _, registry_port = run_dashboard()
+    wait_for_line(process, r"Dashboard: http://")
+
+    def running(marker: str) -> list[int]:
+        return [pid for pid, command in children(process.pid).items() if marker in command]
+
+    for name, marker in [("task worker", " db_worker "), ("scheduler", " sync_registry --every ")]:
+        (old,) = running(marker)
+        os.kill(old, signal.SIGKILL)
+        wait_for_line(process, rf"The {name} stopped \(exit code -9\); started it again", seconds=20)
+        # Its replacement (just forked, it may not have its own command line yet).
+        wait_until(lambda marker=marker, old=old: running(marker) not in ([], [old]))
+    # The new worker does the work: a push reaches the index through its notification task.
+    database = tmp_path / "db.sqlite3"
+    service = RegistryClient(
+        f"http://127.0.0.1:{registry_port}", "dashboard", (tmp_path / "registry" / "dashboard.password").read_text()
+    )
+    push_image(service, "demo/hello-web", "after-restart", ImageSpec(layers=[{"index.html": "again"}]))
+    wait_until(lambda: "demo/hello-web:after-restart" in indexed_tags(database))
 
 
 def test_a_second_start_keeps_the_data_and_prints_no_password(run_dashboard, tmp_path):

@@ -1,9 +1,10 @@
 """The sync engine against a real registry: what the index holds after adds, moves, deletes and re-pushes."""
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from catalog import sync
 from catalog.models import Manifest, Repository, SyncRun, Tag
@@ -105,7 +106,11 @@ def test_after_an_interrupted_reconcile_the_next_walks_everything_and_fetches_on
     assert synced == ["a/one", "b/two", "c/three"]
     assert run.status == SyncRun.DONE and run.repositories_done == 3 and run.manifests_fetched == 1
     assert set(indexed_tags(registry)) == {"a/one:1", "b/two:1", "c/three:1"}
-    assert not SyncRun.objects.filter(status=SyncRun.RUNNING).exists()  # the interrupted run is marked failed
+    # The interrupted run is "running" until its worker has given no sign of life for a minute; then it is failed.
+    interrupted = SyncRun.objects.get(status=SyncRun.RUNNING)
+    assert sync.end_abandoned(registry) == 0
+    SyncRun.objects.filter(pk=interrupted.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=2))
+    assert sync.end_abandoned(registry) == 1
 
 
 def test_a_reconcile_that_failed_once_does_not_hide_later_changes(own, monkeypatch):

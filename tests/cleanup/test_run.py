@@ -6,13 +6,15 @@ that refuse deletes or die half way, and the bytes a delete is estimated to free
 
 import re
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from catalog import sync
 from cleanup import plan as delete_plan
 from cleanup import run as delete_run
+from cleanup import tasks as cleanup_tasks
 from cleanup.models import AuditEntry, DeleteJob
 from devtools.images import ImageSpec, push_image, push_index
 from registry.client import MANIFEST_ACCEPT, NotFound, ReadOnly, RegistryClient, sha256_digest
@@ -346,6 +348,37 @@ def test_a_refused_second_write_puts_the_tag_back_on_its_image(own, monkeypatch)
 
 
 @pytest.mark.slow
+def test_a_job_whose_worker_died_is_ended_and_each_tag_it_did_not_report_is_read_back(own, client_for):
+    """Its worker was killed after deleting `gone` and before writing that down: the scheduler's tick ends the job,
+    and what the registry holds now says what became of each tag."""
+    _, client, _ = own
+    for name in ("gone", "kept", "moved", "reported"):
+        push(client, "team/app", image(name), name)
+    job = job_for(own, choose(own, "team/app", "gone", "kept", "moved", "reported"))
+    reported = AuditEntry(
+        user="t",
+        action=AuditEntry.REMOVE_TAG,
+        repository="team/app",
+        tags=["reported"],
+        outcome=AuditEntry.DONE,
+        job=job,
+    )
+    reported.save()
+    client.delete_manifest("team/app", resolves(client, "team/app", "gone"))  # done, not written down
+    retag(client, "team/app", resolves(client, "team/app", "kept"), "moved")  # moved meanwhile, by someone else
+    DeleteJob.objects.filter(pk=job.pk).update(
+        status=DeleteJob.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=2)
+    )
+
+    assert cleanup_tasks.end_abandoned_jobs() == [job.pk]  # read back at once here: tasks run in the test
+    job.refresh_from_db()
+    assert job.status == DeleteJob.FAILED and "Abandoned" in job.error
+    found = entries(job)
+    assert (found["gone"].outcome, found["moved"].outcome) == (AuditEntry.DONE, AuditEntry.SKIPPED)
+    assert "read back" in found["gone"].message and "kept" not in found  # still there: not attempted
+    assert client.resolve("team/app", "kept") and client.resolve("team/app", "moved")
+
+
 def test_removing_many_tags_of_one_image_at_once_removes_them_all(own):
     _, client, _ = own
     digest = push(client, "team/app", image("shared"), "keep")

@@ -6,10 +6,12 @@ waiting for a collection; the time limit; a misconfigured bridge; roles; the com
 import random
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import roles
 from catalog import sync
@@ -291,31 +293,37 @@ def test_a_long_log_shows_its_end_and_downloads_whole(client_for, db, monkeypatc
     assert client_for(roles.MAINTAINER, username="m").get(reverse("browser-gc-log", args=[run.pk])).status_code == 403
 
 
-def test_a_run_whose_worker_died_does_not_block_the_next(db, settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
+def test_a_run_whose_worker_died_does_not_block_the_next(db):
     registry = sync.current_registry()
-    settings.GC_TIME_LIMIT = 60
-    long_ago = timezone.now() - timedelta(seconds=60 + exclusion.ABANDON_MARGIN_SECONDS + 1)
-    stuck = GcRun.objects.create(registry=registry, requested_by="t", dry_run=False, status=GcRun.RUNNING)
-    GcRun.objects.filter(pk=stuck.pk).update(started_at=long_ago)
-    recent = GcRun.objects.create(registry=registry, requested_by="t", status=GcRun.RUNNING, started_at=timezone.now())
-    assert exclusion.active(registry) == recent  # still within its time limit: it blocks
-    recent.delete()
+    silent_since = timezone.now() - timedelta(minutes=2)  # no sign of life for two minutes: its worker is gone
+    stuck = GcRun.objects.create(
+        registry=registry, requested_by="t", dry_run=False, status=GcRun.RUNNING, heartbeat_at=silent_since
+    )
+    alive = GcRun.objects.create(
+        registry=registry,
+        requested_by="t",
+        status=GcRun.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+    assert exclusion.active(registry) == alive  # its worker is alive: it blocks
+    alive.delete()
     assert exclusion.active(registry) is None and exclusion.wait_for_collection(registry, limit=0.1)
     stuck.refresh_from_db()
     assert stuck.status == GcRun.FAILED and "Abandoned" in stuck.error
 
 
-def test_a_delete_job_whose_worker_died_does_not_hold_up_collection(db):
-    from django.utils import timezone
-
+def test_a_delete_job_whose_worker_died_does_not_hold_up_collection_and_is_ended_by_the_scheduler(db):
     registry = sync.current_registry()
-    stuck = DeleteJob.objects.create(registry=registry, kind=DeleteJob.TAGS, requested_by="t", status=DeleteJob.RUNNING)
-    DeleteJob.objects.filter(pk=stuck.pk).update(started_at=timezone.now() - delete_run.ABANDONED_AFTER * 2)
+    stuck = DeleteJob.objects.create(
+        registry=registry,
+        kind=DeleteJob.TAGS,
+        requested_by="t",
+        status=DeleteJob.RUNNING,
+        heartbeat_at=timezone.now() - timedelta(minutes=2),
+    )
     log = collection.LogWriter(GcRun.objects.create(registry=registry, requested_by="t"))
-    exclusion.wait_for_deletes(registry, log, limit=0.1)  # would raise Busy while the job counted as running
+    exclusion.wait_for_deletes(registry, log.note, limit=0.1)  # would raise Busy while the job counted as running
+    assert cleanup_tasks.end_abandoned_jobs() == [stuck.pk]  # the scheduler's tick
     stuck.refresh_from_db()
     assert stuck.status == DeleteJob.FAILED and "Abandoned" in stuck.error

@@ -13,6 +13,7 @@ from catalog.signals import scheduler_tick
 from registry.client import RegistryError, get_client
 
 logger = logging.getLogger(__name__)
+WATCH_SECONDS = 30  # the longest the scheduler sleeps between two ticks
 
 
 class Command(BaseCommand):
@@ -46,19 +47,26 @@ class Command(BaseCommand):
             raise CommandError("The reconcile did not finish.")
 
     def schedule(self, interval: float) -> None:
+        """Queue a reconcile every `interval` seconds; tick at least every WATCH_SECONDS, so the other apps' periodic
+        work (due retention runs and collections, jobs whose worker stopped) is never long in coming."""
         if interval <= 0:
             raise CommandError("--every needs a number of seconds above 0.")
+        next_reconcile = time.monotonic()
         while True:
-            self.tick()
-            time.sleep(interval)
+            reconcile = time.monotonic() >= next_reconcile
+            if reconcile:
+                next_reconcile = time.monotonic() + interval
+            self.tick(reconcile=reconcile)
+            time.sleep(min(interval, WATCH_SECONDS))
 
-    def tick(self) -> None:
-        """Queue a reconcile, then let the other apps queue their periodic work (retention runs, a scheduled
-        collection). The scheduler must outlive a bad tick (a database hiccup, a broken policy)."""
-        try:
-            tasks.start_reconcile()
-        except Exception:
-            logger.exception("Queuing a reconcile failed")
+    def tick(self, reconcile: bool = True) -> None:
+        """Queue a reconcile, then let the other apps queue their periodic work. The scheduler must outlive a bad
+        tick (a database hiccup, a broken policy)."""
+        if reconcile:
+            try:
+                tasks.start_reconcile()
+            except Exception:
+                logger.exception("Queuing a reconcile failed")
         for receiver, outcome in scheduler_tick.send_robust(sender=self.__class__):
             if isinstance(outcome, Exception):
                 logger.error("The scheduler's %s failed", receiver.__qualname__, exc_info=outcome)

@@ -19,6 +19,8 @@ from registry.client import RegistryClient, RegistryError
 from registry.htpasswd import add_user
 
 SERVICE_USER = "dashboard"
+SUPERVISE_SECONDS = 1  # how often the task worker and the scheduler are checked
+RESTART_PAUSE_SECONDS = 5  # a helper that keeps dying is started again at most this often
 
 
 def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
@@ -30,6 +32,27 @@ def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) 
         except OSError:
             time.sleep(0.1)
     raise CommandError(f"The dashboard did not start serving on {url}; see the messages above.")
+
+
+class Helper:
+    """A process the run command keeps running beside the web server: started again when it stops."""
+
+    def __init__(self, command: list[str], env: dict) -> None:
+        self.command, self.env = command, env
+        self.exit_code: int | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=self.env)
+        self.started = time.monotonic()
+
+    def restart_if_stopped(self) -> bool:
+        """Start it again if it stopped (not sooner than RESTART_PAUSE_SECONDS after its last start)."""
+        self.exit_code = self.process.poll()
+        if self.exit_code is None or time.monotonic() - self.started < RESTART_PAUSE_SECONDS:
+            return False
+        self.start()
+        return True
 
 
 def keep_private(data_dir: Path) -> None:
@@ -92,22 +115,26 @@ class Command(BaseCommand):
             if settings.TASKS_BACKEND == "database"
             else ["rqworker", "--job-class", "django_tasks_rq.Job", "default"]
         )
-        helpers = [subprocess.Popen([*manage, *worker], env=env)]
+        helpers = {"task worker": [*manage, *worker]}
         if settings.REGISTRY_SYNC_INTERVAL > 0:  # the first reconcile is queued at once, then every interval
-            helpers.append(
-                subprocess.Popen([*manage, "sync_registry", "--every", str(settings.REGISTRY_SYNC_INTERVAL)], env=env)
-            )
+            helpers["scheduler"] = [*manage, "sync_registry", "--every", str(settings.REGISTRY_SYNC_INTERVAL)]
+        running = {name: Helper(command, env) for name, command in helpers.items()}
         try:
             wait_until_serving(f"http://{bind}/health/", server)
             self.stdout.write(self.style.SUCCESS(f"\nDashboard: http://{bind}/   (Ctrl+C stops it)\n"))
             signal.signal(signal.SIGTERM, lambda *_: server.terminate())
-            server.wait()
+            while server.poll() is None:  # the web server ends the run; the helpers are kept running
+                for name, helper in running.items():
+                    if helper.restart_if_stopped():
+                        self.stderr.write(f"The {name} stopped (exit code {helper.exit_code}); started it again.")
+                time.sleep(SUPERVISE_SECONDS)
         except KeyboardInterrupt:
             pass
         finally:
-            for process in [server, *helpers]:
+            processes = [server, *(helper.process for helper in running.values())]
+            for process in processes:
                 process.terminate()
-            for process in [server, *helpers]:
+            for process in processes:
                 process.wait()
             if registry:
                 registry.stop()
