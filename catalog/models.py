@@ -84,6 +84,9 @@ class Repository(models.Model):
     registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="repositories")
     name = models.CharField(max_length=255)
     synced_at = models.DateTimeField(null=True, blank=True)
+    half_deleted = models.JSONField(
+        default=list, blank=True, help_text="Tags the registry lists that lead to no image (a delete cut off half way)."
+    )
 
     class Meta:
         verbose_name_plural = "repositories"

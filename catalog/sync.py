@@ -196,7 +196,8 @@ def sync_repository(
         store(item)
         if item.error and errors is not None:
             errors.append({"repository": name, "error": f"{item.digest}: {item.error}"})
-    save_tags(registry, name, {tag: digest for tag, digest in resolved.items() if digest}, pushed_at)
+    half_deleted = sorted(tag for tag, (digest, problem) in answers.items() if digest is None and not problem)
+    save_tags(registry, name, {tag: digest for tag, digest in resolved.items() if digest}, pushed_at, half_deleted)
     return len(fetched)
 
 
@@ -221,7 +222,11 @@ def resolve_or_none(client: RegistryClient, repository: str, tag: str) -> str | 
 
 
 @transaction.atomic
-def save_tags(registry: Registry, name: str, digests: dict[str, str], pushed_at=None) -> None:
+def save_tags(
+    registry: Registry, name: str, digests: dict[str, str], pushed_at=None, half_deleted: list[str] | None = None
+) -> None:
+    """The repository's tags as read; `half_deleted`: the tags its list names that answer 404 (a delete cut off
+    half way leaves such tags behind, and only the dashboard can show them)."""
     now = timezone.now()
     repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
     manifest_ids = dict(Manifest.objects.filter(digest__in=set(digests.values())).values_list("digest", "id"))
@@ -249,8 +254,8 @@ def save_tags(registry: Registry, name: str, digests: dict[str, str], pushed_at=
     Tag.objects.bulk_create(new, batch_size=500)
     Tag.objects.bulk_update(moved, ["manifest", "pushed_at", "last_seen"], batch_size=500)
     Tag.objects.filter(pk__in=unchanged).update(last_seen=now)
-    repository.synced_at = now
-    repository.save(update_fields=["synced_at"])
+    repository.synced_at, repository.half_deleted = now, half_deleted or []
+    repository.save(update_fields=["synced_at", "half_deleted"])
 
 
 def sync_catalog(client: RegistryClient, registry: Registry) -> None:

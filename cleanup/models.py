@@ -87,6 +87,7 @@ class AuditEntry(models.Model):
         GARBAGE_COLLECTION,
     ]
     DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+    UNKNOWN = "unknown"  # the registry stopped answering mid-request: read back once it answers again
 
     timestamp = models.DateTimeField(default=timezone.now, db_index=True)
     source = models.CharField(max_length=20, default=DASHBOARD)

@@ -14,10 +14,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog import heartbeat, sync
-from catalog.models import Registry, Tag
+from catalog.models import Registry, Repository, Tag
 from cleanup.models import AuditEntry, DeleteJob
 from cleanup.plan import Choice, Plan, Step, plan
-from registry.client import DeleteDisabled, NotFound, ReadOnly, RegistryClient, RegistryError, get_client
+from registry.client import (
+    DeleteDisabled,
+    NotFound,
+    ReadOnly,
+    RegistryClient,
+    RegistryError,
+    RegistryTimeout,
+    RegistryUnreachable,
+    get_client,
+)
 from registry.explain import refusal
 
 logger = logging.getLogger(__name__)
@@ -90,12 +99,16 @@ def carry_out(job: DeleteJob, client: RegistryClient, choose, repositories: list
             job.selection = [[c.repository, c.tag, c.digest] for c in choices]
             job.total = len(choices)
             job.save(update_fields=["selection", "total"])
-        work = plan(registry, [Choice(*row) for row in job.selection])
+        half_deleted = [Choice(*row) for row in job.selection if not row[2]]  # no digest: see finish_half_deleted
+        work = plan(registry, [Choice(*row) for row in job.selection if row[2]])
         job.bytes_estimate = work.bytes
         job.save(update_fields=["bytes_estimate"])
         record_untouched(job, work)
         perform_all(job, client, work.steps, mode)
+        finish_half_deleted(job, client, half_deleted, mode)
         job.status = DeleteJob.DONE
+        with contextlib.suppress(RegistryError):  # still not answering: the scheduler's tick reads back later
+            read_back_unknown(job, client)
     except RegistryError as exc:
         job.status, job.error = DeleteJob.FAILED, refusal(exc)
         logger.warning("Delete job %s failed: %s", job.pk, exc.message)
@@ -175,6 +188,9 @@ def perform(client: RegistryClient, step: Step, mode: str) -> tuple[str, str, Re
         if not step.deletes_manifest:
             return remove_tag(client, step, mode)
         client.delete_manifest(step.repository, step.digest)
+    except (RegistryUnreachable, RegistryTimeout) as exc:
+        # The request may have been carried out before the answer was lost: unknown, not failed.
+        return AuditEntry.UNKNOWN, f"{exc.message} {exc.note}".strip(), exc
     except RegistryError as exc:
         return AuditEntry.FAILED, refusal(exc), exc
     problems = []
@@ -201,6 +217,70 @@ def remove_tag(client: RegistryClient, step: Step, mode: str) -> tuple[str, str,
         return AuditEntry.SKIPPED, _("Left alone: the tag moved to %(digest)s meanwhile.") % {"digest": now[:19]}, None
     client.remove_tag(step.repository, tag, mode, step.digest)
     return AuditEntry.DONE, step.reason, None
+
+
+def finish_half_deleted(job: DeleteJob, client: RegistryClient, choices: list[Choice], mode: str) -> None:
+    """Tags a cut-off delete left half-deleted (the registry lists them; they lead to no image) are removed the way
+    a single tag is, which clears the listing. Judged from the index, synced just before."""
+    listed = {
+        name: set(half)
+        for name, half in Repository.objects.filter(
+            registry=job.registry, name__in={choice.repository for choice in choices}
+        ).values_list("name", "half_deleted")
+    }
+    outcomes = []
+    for choice in choices:
+        if choice.tag not in listed.get(choice.repository, set()):
+            indexed = Tag.objects.filter(repository__registry=job.registry, repository__name=choice.repository)
+            if indexed.filter(name=choice.tag).exists():
+                outcomes.append((choice, AuditEntry.SKIPPED, _("It leads to an image again: left alone.")))
+            else:
+                outcomes.append((choice, AuditEntry.DONE, _("Already gone from the registry.")))
+            continue
+        try:
+            client.remove_tag(choice.repository, choice.tag, mode)
+        except RegistryError as exc:
+            outcomes.append((choice, AuditEntry.FAILED, refusal(exc)))
+        else:
+            outcomes.append((choice, AuditEntry.DONE, _("Finished: the half-deleted tag is gone.")))
+    entries = [
+        entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], "", outcome, message)
+        for choice, outcome, message in outcomes
+    ]
+    AuditEntry.objects.bulk_create(entries)
+    failed = sum(1 for _choice, outcome, _message in outcomes if outcome == AuditEntry.FAILED)
+    DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries), failed=F("failed") + failed)
+
+
+def read_back_unknown(job: DeleteJob, client: RegistryClient) -> int:
+    """Settle the job's entries whose outcome was lost with the registry's answer, from what the registry holds now:
+    each tag gone is done; still on the chosen image, failed; elsewhere, failed, saying where it points. A manifest
+    delete is done when the manifest is gone. How many entries were settled."""
+    unknown = list(job.entries.filter(outcome=AuditEntry.UNKNOWN))
+    if not unknown:
+        return 0
+
+    def read(entry: AuditEntry) -> tuple[str, str]:
+        if entry.action == AuditEntry.DELETE_MANIFEST:
+            gone = sync.resolve_or_none(client, entry.repository, entry.digest) is None
+            return (
+                (AuditEntry.DONE, _("Deleted (the registry's answer was lost; read back afterwards)."))
+                if gone
+                else (AuditEntry.FAILED, _("Not deleted: the registry stopped answering first."))
+            )
+        now = sync.resolve_or_none(client, entry.repository, entry.tags[0])
+        if now is None:
+            return AuditEntry.DONE, _("Removed (the registry's answer was lost; read back afterwards).")
+        if now == entry.digest:
+            return AuditEntry.FAILED, _("Not removed: the registry stopped answering first.")
+        where = _("Not removed: the registry stopped answering half way, and the tag now points to %(digest)s.")
+        return AuditEntry.FAILED, f"{where % {'digest': now}} {entry.message}"
+
+    for found, (outcome, message) in zip(unknown, client.map(read, unknown), strict=True):
+        AuditEntry.objects.filter(pk=found.pk).update(outcome=outcome, message=message)
+    failed = job.entries.filter(outcome=AuditEntry.FAILED).values_list("tags", flat=True)
+    DeleteJob.objects.filter(pk=job.pk).update(failed=sum(len(tags) for tags in failed))
+    return len(unknown)
 
 
 def entry(job, action, repository, tags, digest, outcome, message, freed=0) -> AuditEntry:

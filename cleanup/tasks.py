@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from catalog import sync
 from cleanup import retention, run
-from cleanup.models import DeleteJob, RetentionPolicy
+from cleanup.models import AuditEntry, DeleteJob, RetentionPolicy
 from cleanup.signals import delete_job_starting
 from registry.client import get_client
 
@@ -51,14 +51,21 @@ def queue_due_retention(now=None, **signal) -> list[DeleteJob]:
 
 @task
 def read_back(job_id: int) -> None:
-    """Find out from the registry what became of the tags a stopped job has no outcome for."""
-    run.read_back(DeleteJob.objects.select_related("registry").get(pk=job_id), get_client())
+    """Find out from the registry what became of a job's tags it has no outcome for, or an unknown one."""
+    job = DeleteJob.objects.select_related("registry").get(pk=job_id)
+    run.read_back(job, get_client())
+    run.read_back_unknown(job, get_client())
 
 
 def end_abandoned_jobs(**signal) -> list[int]:
-    """The scheduler's tick: delete jobs whose worker stopped are marked failed, and what became of their tags is
-    read back from the registry in the background; their ids."""
-    ids = run.end_abandoned(sync.current_registry())
-    for job_id in ids:
+    """The scheduler's tick: delete jobs whose worker stopped are marked failed, and what became of their tags (and
+    of tags whose outcome was lost with the registry's answer) is read back in the background; their ids."""
+    registry = sync.current_registry()
+    ids = run.end_abandoned(registry)
+    unsettled = DeleteJob.objects.filter(registry=registry, entries__outcome=AuditEntry.UNKNOWN).exclude(pk__in=ids)
+    for job_id in [
+        *ids,
+        *unsettled.filter(status__in=[DeleteJob.DONE, DeleteJob.FAILED]).values_list("pk", flat=True).distinct(),
+    ]:
         read_back.enqueue(job_id)
     return ids

@@ -22,6 +22,7 @@ urlpatterns = [
     path("repositories/<path:name>/-selection/", deletion.selection_update, name="browser-selection"),
     path("repositories/<path:name>/-delete/", deletion.selection_preview, name="browser-delete-preview"),
     path("repositories/<path:name>/-delete-repository/", deletion.repository_delete, name="browser-repository-delete"),
+    path("repositories/<path:name>/-half-deleted/", deletion.half_deleted_finish, name="browser-half-deleted"),
     path("repositories/<path:name>/", repositories.repository_detail, name="browser-repository"),
     path("storage/", storage.storage_overview, name="browser-storage"),
     path("storage/<path:name>/", storage.storage_repository_detail, name="browser-storage-repository"),

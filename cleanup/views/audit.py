@@ -39,6 +39,7 @@ OUTCOME_LABELS = {
     AuditEntry.DONE: pgettext_lazy("audit outcome", "done"),
     AuditEntry.FAILED: pgettext_lazy("audit outcome", "failed"),
     AuditEntry.SKIPPED: pgettext_lazy("audit outcome", "skipped"),
+    AuditEntry.UNKNOWN: pgettext_lazy("audit outcome", "unknown until read back"),
 }
 CSV_HEADER = ["timestamp", "source", "user", "address", "action", "repository", "tags", "digest", "outcome"]
 CSV_HEADER += ["message", "bytes", "job"]

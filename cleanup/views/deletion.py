@@ -186,6 +186,20 @@ def repository_delete(request, name):
     return render(request, "cleanup/repository_delete.html", context, status=400 if error else 200)
 
 
+@require_POST
+@roles.role_required(roles.MAINTAINER)
+def half_deleted_finish(request, name):
+    """Remove the tags a cut-off delete left half-deleted (listed by the registry, leading to no image)."""
+    registry = sync.current_registry()
+    repository = get_object_or_404(Repository, registry=registry, name=name)
+    if not repository.half_deleted:
+        messages.info(request, _("This repository has no half-deleted tags."))
+        return redirect("browser-repository", name)
+    choices = [Choice(name, tag, "") for tag in repository.half_deleted]  # no digest: they lead to none
+    job = tasks.queue_delete_job(new_job(request, registry, name, DeleteJob.TAGS, choices))
+    return redirect("browser-delete-job", job.pk)
+
+
 # --- Jobs -------------------------------------------------------------------------------------
 
 
@@ -225,7 +239,7 @@ def job_detail(request, job_id):
     )
 
 
-OUTCOMES = [AuditEntry.FAILED, "not-attempted", AuditEntry.SKIPPED, AuditEntry.DONE]
+OUTCOMES = [AuditEntry.FAILED, AuditEntry.UNKNOWN, "not-attempted", AuditEntry.SKIPPED, AuditEntry.DONE]
 
 
 def job_results(job: DeleteJob) -> list[dict]:

@@ -1,6 +1,7 @@
 """The delete pages against a real registry: one tag, one image, a selection across pages, a repository;
 roles, CSRF and methods on every view that changes something; the audit rows each delete leaves."""
 
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -333,3 +334,32 @@ def test_a_repository_delete_takes_every_tag_the_registry_has_when_it_runs(shop,
     browser.post(url, {"confirm_name": "team/app"})
     assert client.tags("team/app") == []
     assert DeleteJob.objects.get().total == 7
+
+
+def test_half_deleted_tags_are_shown_and_a_maintainer_finishes_deleting_them(own, client_for):
+    """A delete cut off half way can leave a tag the registry still lists but whose image is gone (made here on the
+    registry's disk: the tag's image revision removed, its tag folder left)."""
+    local, client, registry = own
+    broken = push_image(client, "team/app", "broken", ImageSpec(layers=[{"a": "broken"}])).digest
+    push_image(client, "team/app", "fine", ImageSpec(layers=[{"a": "fine"}]))
+    revisions = local.root / "data/docker/registry/v2/repositories/team/app/_manifests/revisions/sha256"
+    shutil.rmtree(revisions / broken[7:])
+    assert "broken" in client.tags("team/app")
+    with pytest.raises(NotFound):
+        client.resolve("team/app", "broken")
+    sync.sync_repository(client, registry, "team/app")
+
+    page = client_for(roles.VIEWER, "a-viewer").get(reverse("browser-repository", args=["team/app"])).text
+    assert "1 tag is half-deleted" in page and "broken" in page and "Finish deleting them" not in page
+    maintainer = client_for(roles.MAINTAINER)
+    page = maintainer.get(reverse("browser-repository", args=["team/app"])).text
+    assert "Finish deleting them" in page
+    assert maintainer.get(reverse("browser-half-deleted", args=["team/app"])).status_code == 405
+
+    response = maintainer.post(reverse("browser-half-deleted", args=["team/app"]))
+    job = DeleteJob.objects.get()
+    assert response.url == reverse("browser-delete-job", args=[job.pk]) and job.status == DeleteJob.DONE
+    assert [(entry.tags, entry.outcome) for entry in job.entries.all()] == [(["broken"], AuditEntry.DONE)]
+    assert client.tags("team/app") == ["fine"]
+    page = maintainer.get(reverse("browser-repository", args=["team/app"])).text
+    assert "half-deleted" not in page and pulls(client, "team/app", "fine")
