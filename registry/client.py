@@ -240,22 +240,30 @@ def _json(body: bytes, what: str) -> dict:
     return data
 
 
+def storable(text: str) -> str:
+    """Text from the registry as a database can keep it: PostgreSQL refuses NUL in text and JSON, so a NUL becomes
+    the six characters \\u0000 (which is also how a page would show it)."""
+    return text.replace("\x00", "\\u0000")
+
+
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    return storable(value) if isinstance(value, str) else ""
 
 
 def _strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        return (value,)
+        return (storable(value),)
     if isinstance(value, list):
-        return tuple(item for item in value if isinstance(item, str))
+        return tuple(storable(item) for item in value if isinstance(item, str))
     return ()
 
 
 def _string_map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
-    return {str(key): str(item) for key, item in value.items() if isinstance(item, str | int | float)}
+    return {
+        storable(str(key)): storable(str(item)) for key, item in value.items() if isinstance(item, str | int | float)
+    }
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -905,7 +913,7 @@ def _error_for(response: Answer) -> RegistryError:
     if is_json:
         try:
             first = (response.json().get("errors") or [{}])[0]
-            code, detail = str(first.get("code", "")), str(first.get("message", ""))
+            code, detail = storable(str(first.get("code", ""))), storable(str(first.get("message", "")))
         except (ValueError, UnicodeDecodeError, RecursionError, AttributeError, IndexError, TypeError):
             pass
     where = f"{response.method} {urlsplit(response.url).path}"

@@ -188,21 +188,20 @@ TEMPLATES = [
 ]
 
 
+# The web server, the task worker and the scheduler write to one SQLite file: WAL lets readers go on while one
+# writes, and IMMEDIATE transactions wait for the lock instead of failing half way ("database is locked").
+SQLITE_OPTIONS = {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+
+
 def database_from_url(name: str) -> dict:
     """The default database from a URL (postgres://USER:PASSWORD@HOST:5432/NAME), else SQLite in DATA_DIR.
 
     Messages never repeat the URL: it usually holds a password."""
     url = env_str(name)
     if not url:
-        # The web server, the task worker and the scheduler write to one file: WAL lets readers go on while
-        # one writes, and IMMEDIATE transactions wait for the lock instead of failing half way.
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "db.sqlite3",
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
-        }
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3", "OPTIONS": SQLITE_OPTIONS}
     try:
-        return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        database = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     except dj_database_url.UnknownSchemeError as exc:
         # Named only when it stands before "://": without that, it may be a user name or worse.
         scheme = f" {exc.scheme!r}" if exc.scheme and url.startswith(f"{exc.scheme}://") else ""
@@ -214,6 +213,9 @@ def database_from_url(name: str) -> dict:
             f"{name} is not a database URL that can be read; special characters in the password must be "
             "percent-encoded (e.g. @ as %40)."
         ) from None
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["OPTIONS"] = {**SQLITE_OPTIONS, **database.get("OPTIONS", {})}
+    return database
 
 
 def cache_from_url(name: str) -> dict:

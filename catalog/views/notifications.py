@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from catalog import sync, tasks
 from catalog.models import RegistryEvent
-from registry.client import DIGEST_RE, IMAGE_TYPES, INDEX_TYPES, REPOSITORY_RE, TAG_RE
+from registry.client import DIGEST_RE, IMAGE_TYPES, INDEX_TYPES, REPOSITORY_RE, TAG_RE, storable
 
 EVENT_TYPES = {
     "application/vnd.docker.distribution.events.v1+json",
@@ -82,15 +82,15 @@ def accept(registry, event: dict) -> bool:
         with transaction.atomic():
             # A delete also goes to the audit log (cleanup listens to this model's post_save), in this transaction.
             RegistryEvent.objects.create(
-                event_id=str(event["id"])[:100],
+                event_id=storable(str(event["id"]))[:100],
                 registry=registry,
                 action=action,
                 repository=repository,
                 tag=tag,
                 digest=digest,
-                media_type=str(target.get("mediaType") or "")[:200],
-                actor=str((event.get("actor") or {}).get("name") or "")[:150],
-                address=str((event.get("request") or {}).get("addr") or "")[:100],
+                media_type=storable(str(target.get("mediaType") or ""))[:200],
+                actor=storable(str((event.get("actor") or {}).get("name") or ""))[:150],
+                address=storable(str((event.get("request") or {}).get("addr") or ""))[:100],
                 timestamp=event_time(event),
             )
     except IntegrityError:

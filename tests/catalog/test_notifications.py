@@ -219,3 +219,11 @@ def test_a_late_push_event_does_not_bring_back_a_deleted_or_moved_tag(own):
 
     tags = dict(Tag.objects.filter(repository__name="late/app").values_list("name", "manifest__digest"))
     assert tags == {"moved": second}
+
+
+@pytest.mark.django_db
+def test_a_nul_in_an_event_is_kept_as_text_any_database_can_store(client, immediate_tasks, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    event = {**push_event("nul-1", "x/y", "t", "sha256:" + "a" * 64), "actor": {"name": "bo\x00b"}}
+    assert post(client, {"events": [event]}).json() == {"accepted": 1}
+    assert RegistryEvent.objects.get().actor == "bo\\u0000b"

@@ -748,3 +748,9 @@ def test_two_callers_mapping_at_the_same_time_still_share_eight_requests():
         for caller in callers:
             caller.join()
     assert load["max"] == 8
+
+
+def test_a_nul_in_a_config_is_kept_as_text_any_database_can_store():
+    body = json.dumps({"config": {"Labels": {"k\x00": "a\x00b"}, "Env": ["X=\x00"], "Cmd": ["\x00"]}}).encode()
+    config = parse_config(body, "sha256:" + "c" * 64)
+    assert config.labels == {"k\\u0000": "a\\u0000b"} and config.env == ("X=\\u0000",) and config.cmd == ("\\u0000",)

@@ -1,0 +1,213 @@
+"""Faults at random moments. The registry or the task worker is killed with SIGKILL in the middle of a reconcile and
+then of a delete job, at a moment drawn from a seeded random generator (a failure names its seed, to replay it).
+Everything is started again; after the scheduler's tick and one reconcile, the index equals the registry, every tag
+and digest, and each tag the delete job chose has its true outcome.
+
+The worker runs in a process of its own against a database file, as in production. Its death is noticed when its
+heartbeat has been silent for a minute: the test ages the heartbeat instead of waiting that minute."""
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from devtools.images import push_config_image
+from registry.client import NotFound, RegistryClient
+from tests.conftest import LAYER_TYPE
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REPOSITORIES = {"fault/a": 120, "fault/b": 20, "fault/c": 20}  # tags each: the delete job works on fault/a
+CHOSEN = 110
+pytestmark = pytest.mark.slow
+
+
+class Dashboard:
+    """The dashboard's processes around one database file: manage.py commands, and a task worker to kill."""
+
+    def __init__(self, tmp_path: Path, registry_url: str) -> None:
+        self.database = tmp_path / "faults.sqlite3"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DATABASE_URL", "TASKS"))}
+        self.env = {
+            **clean,
+            "DATA_DIR": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{self.database}",
+            "REGISTRY_URL": registry_url,
+            "REGISTRY_USERNAME": "svc",
+            "REGISTRY_PASSWORD": "pw",
+            "LOG_LEVEL": "ERROR",
+        }
+        self.worker: subprocess.Popen | None = None
+        self.orphans: set[str] = set()  # tasks a killed worker held: the queue keeps them "running" for good
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def start_worker(self) -> None:
+        self.worker = subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--interval", "0.05", "--no-startup-delay", "-v", "0"],
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop_worker(self) -> None:
+        if self.worker and self.worker.poll() is None:
+            self.worker.kill()
+            self.worker.wait()
+        running = "SELECT id FROM django_tasks_database_dbtaskresult WHERE status = 'RUNNING'"
+        self.orphans |= {task_id for (task_id,) in self.query(running)}
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with sqlite3.connect(self.database, timeout=20) as connection:
+            return connection.execute(sql, params).fetchall()
+
+    def wait_for(self, sql: str, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.query(sql):
+            assert time.monotonic() < deadline, f"timed out waiting for: {sql}"
+            time.sleep(0.02)
+
+    def wait_until_idle(self, seconds: float = 90) -> None:
+        """Until the worker has no queued or running task left (but those a killed worker held)."""
+        busy = "SELECT id FROM django_tasks_database_dbtaskresult WHERE status IN ('READY', 'RUNNING')"
+        deadline = time.monotonic() + seconds
+        while {task_id for (task_id,) in self.query(busy)} - self.orphans:
+            assert time.monotonic() < deadline, "the worker never finished its tasks"
+            time.sleep(0.1)
+
+    def a_minute_later(self) -> None:
+        """What a minute of silence does: every heartbeat is that old."""
+        for table in ("catalog_syncrun", "cleanup_deletejob"):
+            self.query(f"UPDATE {table} SET heartbeat_at = datetime('now', '-2 minutes') WHERE status = 'running'")
+
+
+def fill(client: RegistryClient) -> None:
+    for repository, count in REPOSITORIES.items():
+        base = client.upload_blob(repository, b"base layer", LAYER_TYPE)
+
+        def push(n: int, repository=repository, base=base) -> None:
+            created = datetime(2025, 1, 1 + n % 28, tzinfo=UTC)
+            push_config_image(client, repository, f"t{n}", created, base, {"n": f"{repository}:{n}"})
+
+        client.map(push, range(count))
+
+
+def registry_state(client: RegistryClient) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Every tag the registry lists with its digest, and per repository the tags it lists that lead to no image
+    (half-deleted: a delete cut off by the kill can leave them)."""
+    digests, half_deleted = {}, {}
+    for repository in client.catalog():
+        half_deleted[repository] = []
+        for tag in sorted(client.tags(repository)):
+            try:
+                digests[f"{repository}:{tag}"] = client.resolve(repository, tag)
+            except NotFound:
+                half_deleted[repository].append(tag)
+    return digests, half_deleted
+
+
+def kill_at_random(rng: random.Random, victim: str, local, dashboard: Dashboard) -> None:
+    time.sleep(rng.uniform(0, 1.0))
+    if victim == "registry":
+        local.process.kill()
+        local.process.wait()
+        time.sleep(rng.uniform(0, 0.5))  # the work meets a registry that is gone
+        local.process = None
+        local.start()
+    else:
+        dashboard.stop_worker()
+        dashboard.a_minute_later()
+        dashboard.start_worker()
+
+
+@pytest.mark.parametrize("victim", ["registry", "worker"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_after_a_kill_at_a_random_moment_the_index_and_every_outcome_are_true(own, tmp_path, victim, seed):
+    local, client, _ = own
+    rng = random.Random(seed)
+    fill(client)
+    dashboard = Dashboard(tmp_path, local.url)
+    dashboard.manage("migrate", "-v", "0")
+    dashboard.start_worker()
+    try:
+        # A reconcile, killed half way.
+        dashboard.manage("shell", "-c", "from catalog.tasks import reconcile_registry; reconcile_registry.enqueue()")
+        dashboard.wait_for("SELECT 1 FROM catalog_syncrun WHERE status = 'running'")
+        kill_at_random(rng, victim, local, dashboard)
+        dashboard.wait_until_idle()
+
+        # A delete job choosing most of one repository's tags, killed half way.
+        chosen = [["fault/a", f"t{n}", client.resolve("fault/a", f"t{n}")] for n in range(CHOSEN)]
+        create = (
+            "import json, sys\n"
+            "from catalog.sync import current_registry\n"
+            "from cleanup.models import DeleteJob\n"
+            "from cleanup.tasks import run_delete_job\n"
+            f"selection = json.loads({json.dumps(json.dumps(chosen))})\n"
+            "job = DeleteJob.objects.create(registry=current_registry(), kind='tags', requested_by='t',\n"
+            "                               selection=selection, total=len(selection))\n"
+            "run_delete_job.enqueue(job.pk)\n"
+        )
+        dashboard.manage("shell", "-c", create)
+        dashboard.wait_for("SELECT 1 FROM cleanup_deletejob WHERE status != 'queued'")
+        kill_at_random(rng, victim, local, dashboard)
+
+        # Everything runs again: the scheduler's tick ends what lost its worker and reads back, then one reconcile.
+        dashboard.wait_until_idle()
+        tick = "from catalog.management.commands.sync_registry import Command; Command().tick(reconcile=False)"
+        dashboard.manage("shell", "-c", tick)
+        dashboard.wait_until_idle()
+        assert dashboard.manage("sync_registry").startswith("done:")
+    finally:
+        dashboard.stop_worker()
+
+    registry, half_deleted = registry_state(client)
+    index = dict(
+        dashboard.query(
+            "SELECT r.name || ':' || t.name, m.digest FROM catalog_tag t "
+            "JOIN catalog_repository r ON r.id = t.repository_id JOIN catalog_manifest m ON m.id = t.manifest_id"
+        )
+    )
+    assert index == registry, f"seed {seed}, {victim}"
+    shown = {
+        name: sorted(json.loads(tags))
+        for name, tags in dashboard.query("SELECT name, half_deleted FROM catalog_repository")
+    }
+    assert shown == half_deleted, f"seed {seed}, {victim}: the half-deleted tags the pages show"
+
+    ((status, job_id),) = dashboard.query("SELECT status, id FROM cleanup_deletejob")
+    assert status in ("done", "failed"), f"seed {seed}, {victim}"
+    outcomes = {}
+    for tags, outcome in dashboard.query("SELECT tags, outcome FROM cleanup_auditentry WHERE job_id = ?", job_id):
+        for tag in json.loads(tags):
+            outcomes[tag] = outcome
+    for repository, tag, digest in chosen:
+        try:
+            now = client.resolve(repository, tag)
+        except NotFound:
+            now = None
+        outcome = outcomes.get(tag, "not attempted")
+        claim = f"seed {seed}, {victim}: {tag} is {outcome!r}, the registry has {now}"
+        if outcome == "done":
+            assert now is None, claim
+        elif outcome in ("failed", "not attempted"):
+            assert now is not None, claim
+        else:
+            assert outcome == "skipped" and now not in (None, digest), claim
