@@ -58,14 +58,13 @@ def read_back(job_id: int) -> None:
 
 
 def end_abandoned_jobs(**signal) -> list[int]:
-    """The scheduler's tick: delete jobs whose worker stopped are marked failed, and what became of their tags (and
-    of tags whose outcome was lost with the registry's answer) is read back in the background; their ids."""
+    """The scheduler's tick: delete jobs whose worker stopped are marked failed, and what became of their tags is
+    read back in the background, as it is for finished jobs with outcomes lost with the registry's answer; the ids
+    of the jobs ended."""
     registry = sync.current_registry()
-    ids = run.end_abandoned(registry)
-    unsettled = DeleteJob.objects.filter(registry=registry, entries__outcome=AuditEntry.UNKNOWN).exclude(pk__in=ids)
-    for job_id in [
-        *ids,
-        *unsettled.filter(status__in=[DeleteJob.DONE, DeleteJob.FAILED]).values_list("pk", flat=True).distinct(),
-    ]:
+    ended = run.end_abandoned(registry)
+    finished = registry.delete_jobs.filter(status__in=[DeleteJob.DONE, DeleteJob.FAILED])
+    unsettled = finished.filter(entries__outcome=AuditEntry.UNKNOWN).exclude(pk__in=ended).distinct()
+    for job_id in [*ended, *unsettled.values_list("pk", flat=True)]:
         read_back.enqueue(job_id)
-    return ids
+    return ended
