@@ -326,3 +326,4 @@ def read_back(job: DeleteJob, client: RegistryClient) -> None:
             continue  # still there: "not attempted", as the job's page says of every tag it has no entry for
         entries.append(entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], choice.digest, *outcome))
     AuditEntry.objects.bulk_create(entries)
+    DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries))

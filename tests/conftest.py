@@ -7,9 +7,13 @@
 Without any of these, the dashboard points at an address where nothing listens, so a test that needs a
 registry and forgot to ask fails at once instead of reaching one by chance."""
 
+import os
 import random
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -42,6 +46,7 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 BIG_TAG_COUNT = 1500
 BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
 NO_REGISTRY = "http://127.0.0.1:9"  # the discard port: nothing listens there
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -202,6 +207,22 @@ def dashboard_settings(settings, request, monkeypatch):
     reset_client()
     yield
     reset_client()
+
+
+def process_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any of the dashboard's settings, then `settings`: for manage.py run in a
+    process of its own."""
+    prefixes = ("REGISTRY_", "DJANGO_", "DATABASE_URL", "REDIS_URL", "TASKS")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **settings}
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+    """Run manage.py in a process of its own, as a worker or cron would; its output, or the test fails with it."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def refuse_to_start(*args, **kwargs):

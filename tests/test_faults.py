@@ -7,7 +7,6 @@ The worker runs in a process of its own against a database file, as in productio
 heartbeat has been silent for a minute: the test ages the heartbeat instead of waiting that minute."""
 
 import json
-import os
 import random
 import sqlite3
 import subprocess
@@ -20,9 +19,8 @@ import pytest
 
 from devtools.images import push_config_image
 from registry.client import NotFound, RegistryClient
-from tests.conftest import LAYER_TYPE
+from tests.conftest import LAYER_TYPE, REPO_ROOT, manage, process_environment
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 REPOSITORIES = {"fault/a": 120, "fault/b": 20, "fault/c": 20}  # tags each: the delete job works on fault/a
 CHOSEN = 110
 pytestmark = pytest.mark.slow
@@ -33,30 +31,19 @@ class Dashboard:
 
     def __init__(self, tmp_path: Path, registry_url: str) -> None:
         self.database = tmp_path / "faults.sqlite3"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DATABASE_URL", "TASKS"))}
-        self.env = {
-            **clean,
-            "DATA_DIR": str(tmp_path),
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "REGISTRY_URL": registry_url,
-            "REGISTRY_USERNAME": "svc",
-            "REGISTRY_PASSWORD": "pw",
-            "LOG_LEVEL": "ERROR",
-        }
+        self.env = process_environment(
+            DATA_DIR=str(tmp_path),
+            DATABASE_URL=f"sqlite:///{self.database}",
+            REGISTRY_URL=registry_url,
+            REGISTRY_USERNAME="svc",
+            REGISTRY_PASSWORD="pw",
+            LOG_LEVEL="ERROR",
+        )
         self.worker: subprocess.Popen | None = None
         self.orphans: set[str] = set()  # tasks a killed worker held: the queue keeps them "running" for good
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            env=self.env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return manage(self.env, *args)
 
     def start_worker(self) -> None:
         self.worker = subprocess.Popen(

@@ -17,6 +17,7 @@ import requests
 from devtools.images import ImageSpec, push_image
 from devtools.localregistry import free_port
 from registry.client import RegistryClient
+from tests.conftest import process_environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.registry, pytest.mark.slow]  # the command starts a registry of its own
@@ -76,12 +77,7 @@ def run_dashboard(tmp_path):
     processes = []
 
     def start(**env_changes):
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("REGISTRY_", "DJANGO_", "DATABASE_URL", "REDIS_URL", "TASKS"))
-        }
-        env.update(DATA_DIR=str(tmp_path), **env_changes)
+        env = process_environment(DATA_DIR=str(tmp_path), **env_changes)
         web_port, registry_port = free_port(), free_port()
         process = subprocess.Popen(
             [

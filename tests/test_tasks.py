@@ -1,42 +1,29 @@
 """The task backends with real workers: the database backend's db_worker and RQ's worker on a real Redis.
 Each runs in its own process against a database file, as in production."""
 
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from devtools.localregistry import free_port
-from tests.conftest import SERVICE_PASSWORD, SERVICE_USER
+from tests.conftest import SERVICE_PASSWORD, SERVICE_USER, manage, process_environment
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # workers in processes of their own
 
 
-def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return result
-
-
 def environment(tmp_path: Path, registry, **extra) -> dict:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DJANGO_", "DATABASE_URL", "TASKS"))}
-    return {
-        **clean,
-        "DATA_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}",
-        "REGISTRY_URL": registry.url,
-        "REGISTRY_USERNAME": SERVICE_USER,
-        "REGISTRY_PASSWORD": SERVICE_PASSWORD,
+    return process_environment(
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'worker.sqlite3'}",
+        REGISTRY_URL=registry.url,
+        REGISTRY_USERNAME=SERVICE_USER,
+        REGISTRY_PASSWORD=SERVICE_PASSWORD,
         **extra,
-    }
+    )
 
 
 def indexed_tags(database: Path, repository: str) -> set[str]:

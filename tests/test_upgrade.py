@@ -5,17 +5,14 @@ backend, which a worker then runs from its new module. On SQLite always, on Post
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import dj_database_url
 import pytest
 
-from tests.conftest import NO_REGISTRY
+from tests.conftest import NO_REGISTRY, manage, process_environment
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 pytestmark = pytest.mark.slow  # migrate in a process of its own
 
@@ -70,26 +67,17 @@ EXPECTED_COUNTS = {
 }
 
 
-def manage(database_url: str, tmp_path: Path, *args: str) -> str:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("REGISTRY_", "DATABASE_URL"))}
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        # The old rows name a registry that is not there; the discard port makes sure no real one is reached.
-        env={**env, "DATA_DIR": str(tmp_path), "DATABASE_URL": database_url, "REGISTRY_URL": NO_REGISTRY},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+def environment(database_url: str, tmp_path: Path) -> dict[str, str]:
+    # The old rows name a registry that is not there; the discard port makes sure no real one is reached.
+    return process_environment(DATA_DIR=str(tmp_path), DATABASE_URL=database_url, REGISTRY_URL=NO_REGISTRY)
 
 
 def check_upgrade(database_url: str, tmp_path: Path) -> None:
-    migrated = manage(database_url, tmp_path, "migrate", "--no-input")
+    env = environment(database_url, tmp_path)
+    migrated = manage(env, "migrate", "--no-input")
     assert "Applying catalog.0001_initial... OK" in migrated
-    assert "No migrations to apply" in manage(database_url, tmp_path, "migrate", "--no-input")
-    found = json.loads(manage(database_url, tmp_path, "shell", "-c", CHECK).splitlines()[-1])
+    assert "No migrations to apply" in manage(env, "migrate", "--no-input")
+    found = json.loads(manage(env, "shell", "-c", CHECK).splitlines()[-1])
     assert found["counts"] == EXPECTED_COUNTS
     assert found["roles"] == {"alice": "maintainer", "carol": "admin"}
     assert found["latest"] == "sha256:" + "1" * 64 and found["index_child"] == "sha256:" + "1" * 64
@@ -99,10 +87,9 @@ def check_upgrade(database_url: str, tmp_path: Path) -> None:
     assert {"tag_repository_pushed"} <= set(found["index_names"])
     assert found["new_tag_id"] == 4  # the ids go on where the old table's stopped
     # The queued delete job runs from its new module: its registry is gone, so it fails, and says why.
-    manage(database_url, tmp_path, "db_worker", "--batch", "--no-startup-delay", "-v", "0")
+    manage(env, "db_worker", "--batch", "--no-startup-delay", "-v", "0")
     error = manage(
-        database_url,
-        tmp_path,
+        env,
         "shell",
         "-c",
         "from cleanup.models import DeleteJob; job = DeleteJob.objects.get(kind='retention'); "
