@@ -44,7 +44,7 @@ def refresh_repository(name: str) -> int:
         return 0
 
 
-@task
+@task(queue_name="notifications")
 def apply_push(repository: str, tag: str, digest: str, timestamp: str = "") -> None:
     """A tag was pushed: index its digest if new and point the tag at it. Events arrive late and out of
     order, so the tag is asked about first (one HEAD): a tag deleted or moved since is recorded as it is now,
@@ -57,11 +57,11 @@ def apply_push(repository: str, tag: str, digest: str, timestamp: str = "") -> N
             return
         pushed_at = parse_datetime(timestamp or "") if current == digest else None
         sync.record_push(client, registry, repository, tag, current, pushed_at)
-    except RegistryError:
-        sync.sync_repository(client, registry, repository)
+    except RegistryError:  # read the whole repository again, in the queue for long work
+        sync_repository.enqueue(repository)
 
 
-@task
+@task(queue_name="notifications")
 def apply_delete(repository: str, digest: str, tag: str = "") -> None:
     sync.record_delete(get_client(), sync.current_registry(), repository, digest, tag)
 

@@ -3,6 +3,7 @@
 Nothing below this module imports it: views and commands queue through it, and it calls the delete engine.
 """
 
+from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
@@ -39,8 +40,9 @@ def queue_delete_job(job: DeleteJob) -> DeleteJob:
 
 
 def start_retention_run(policy: RetentionPolicy, user: str, address: str = "", now=None) -> DeleteJob:
-    """A run of the policy now, in the background."""
-    return queue_delete_job(retention.new_run(policy, user, address, now))
+    """A run of the policy now, in the background: the job and its task, or neither."""
+    with transaction.atomic():
+        return queue_delete_job(retention.new_run(policy, user, address, now))
 
 
 def queue_due_retention(now=None, **signal) -> list[DeleteJob]:

@@ -4,6 +4,7 @@ Nothing below this module imports it: views and the scheduler queue through it, 
 """
 
 from django.conf import settings
+from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
@@ -24,9 +25,11 @@ def run_gc(run_id: int) -> str:
 
 
 def start_gc(registry: Registry, **options) -> GcRun:
-    """Queue a run (options as collection.new_run takes them); Busy when one is queued or running already."""
-    run = collection.new_run(registry, **options)
-    run_gc.enqueue(run.pk)
+    """Queue a run (options as collection.new_run takes them); Busy when one is queued or running already. The run
+    and its task, or neither: a server that dies between the two must not leave a run nothing starts."""
+    with transaction.atomic():
+        run = collection.new_run(registry, **options)
+        run_gc.enqueue(run.pk)
     return run
 
 

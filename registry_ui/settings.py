@@ -239,18 +239,22 @@ DATABASES = {"default": database_from_url("DATABASE_URL")}
 # REDIS_URL: one cache shared by every process; without it each process keeps its own in memory.
 CACHES = {"default": cache_from_url("REDIS_URL")}
 
-# Background work (registry sync) runs on Django's Tasks framework. TASKS_BACKEND=database needs no other
-# service: its worker is `manage.py db_worker`. TASKS_BACKEND=rq queues in Redis (REDIS_URL) for RQ workers
-# (`manage.py rqworker --job-class django_tasks_rq.Job default`). The run command starts the right one.
+# Background work runs on Django's Tasks framework, in two queues: "notifications" for the small index
+# updates the registry's notifications ask for (each a request or two), "default" for everything that may take
+# minutes (reconciles, refreshes, deletes, garbage collection). Each has a worker of its own, so that a push
+# shows up within seconds however long a reconcile runs. TASKS_BACKEND=database needs no other service: its
+# worker is `manage.py db_worker --queue-name QUEUE`. TASKS_BACKEND=rq queues in Redis (REDIS_URL) for RQ
+# workers (`manage.py rqworker --job-class django_tasks_rq.Job QUEUE`). The run command starts the right ones.
+TASK_QUEUES = ["default", "notifications"]
 TASKS_BACKEND = env_str("TASKS_BACKEND", "database")
 if TASKS_BACKEND == "database":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": TASK_QUEUES}}
 elif TASKS_BACKEND == "rq":
     if not env_str("REDIS_URL"):
         raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL.")
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
-    RQ_QUEUES = {"default": {"URL": env_str("REDIS_URL")}}
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {queue: {"URL": env_str("REDIS_URL")} for queue in TASK_QUEUES}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": TASK_QUEUES}}
 else:
     raise ImproperlyConfigured(f"TASKS_BACKEND={TASKS_BACKEND!r} must be database or rq.")
 

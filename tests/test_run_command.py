@@ -88,6 +88,8 @@ def run_dashboard(tmp_path):
                 f"127.0.0.1:{web_port}",
                 "--registry-port",
                 str(registry_port),
+                "--notifications-port",
+                str(free_port()),
             ],
             env=env,
             cwd=REPO_ROOT,
@@ -159,7 +161,12 @@ def test_a_killed_task_worker_or_scheduler_is_started_again(run_dashboard, tmp_p
     def running(marker: str) -> list[int]:
         return [pid for pid, command in children(process.pid).items() if marker in command]
 
-    for name, marker in [("task worker", " db_worker "), ("scheduler", " sync_registry --every ")]:
+    for name, marker in [
+        ("task worker", " db_worker --queue-name default "),
+        ("notifications worker", " db_worker --queue-name notifications "),
+        ("notifications listener", " registry_ui.wsgi:notifications_listener "),
+        ("scheduler", " sync_registry --every "),
+    ]:
         (old,) = running(marker)
         os.kill(old, signal.SIGKILL)
         wait_for_line(process, rf"The {name} stopped \(exit code -9\); started it again", seconds=20)
@@ -172,6 +179,39 @@ def test_a_killed_task_worker_or_scheduler_is_started_again(run_dashboard, tmp_p
     )
     push_image(service, "demo/hello-web", "after-restart", ImageSpec(layers=[{"index.html": "again"}]))
     wait_until(lambda: "demo/hello-web:after-restart" in indexed_tags(database))
+
+
+def test_notifications_are_answered_while_every_page_thread_is_busy(run_dashboard, tmp_path):
+    """Under page load the registry's notifications must not wait behind page requests (it gives up after 2 s,
+    backs off, and its backlog lives only in its memory)."""
+    process, base, _ = run_dashboard()
+    wait_for_line(process, r"Dashboard: http://")
+    endpoint = re.search(r"url: (\S+)", (tmp_path / "registry" / "config.yml").read_text()).group(1)
+    secret = (tmp_path / "registry" / "notifications.secret").read_text()
+    host, port = base.removeprefix("http://").split(":")
+    # A request whose headers never end holds a page thread until gunicorn's timeout: 20 hold them all.
+    held = [socket.create_connection((host, int(port))) for _ in range(20)]
+    try:
+        for connection in held:
+            connection.sendall(b"GET /health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        with pytest.raises(requests.Timeout):  # the page server has no thread left
+            requests.get(f"{base}/health/", timeout=1)
+        began = time.monotonic()
+        answer = requests.post(
+            endpoint,
+            data=b'{"events": []}',
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+            timeout=5,
+        )
+        assert answer.status_code == 200, answer.text
+        assert time.monotonic() - began < 0.5
+    finally:
+        for connection in held:
+            connection.close()
+    # The listener takes nothing but the registry's notifications (and a health check).
+    listener = endpoint.removesuffix("/notifications/")
+    assert requests.get(f"{listener}/health/", timeout=5).status_code == 200
+    assert requests.get(f"{listener}/login/", timeout=5).status_code == 404
 
 
 def test_a_second_start_keeps_the_data_and_prints_no_password(run_dashboard, tmp_path):

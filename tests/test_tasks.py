@@ -47,6 +47,20 @@ def test_the_database_backend_worker_runs_a_queued_sync(tmp_path, registry, regi
     assert indexed_tags(tmp_path / "worker.sqlite3", "shop/api") == {"1.0.0", "1.2.0", "1.10.0", "latest"}
 
 
+ENQUEUE_PUSH = "from catalog.tasks import apply_push; apply_push.enqueue('shop/api', '1.2.0', '')"
+
+
+def test_notification_updates_have_a_queue_and_worker_of_their_own(tmp_path, registry, registry_fixtures):
+    """A reconcile may take minutes: the updates a push asks for must not wait behind it."""
+    env = environment(tmp_path, registry)
+    manage(env, "migrate", "-v", "0")
+    manage(env, "shell", "-c", ENQUEUE_PUSH)
+    manage(env, "db_worker", "--batch", "--no-startup-delay", "-v", "0")  # the queue for long work
+    assert indexed_tags(tmp_path / "worker.sqlite3", "shop/api") == set()
+    manage(env, "db_worker", "--queue-name", "notifications", "--batch", "--no-startup-delay", "-v", "0")
+    assert indexed_tags(tmp_path / "worker.sqlite3", "shop/api") == {"1.2.0"}
+
+
 @pytest.fixture
 def redis_url(tmp_path):
     if not shutil.which("redis-server"):
@@ -74,3 +88,6 @@ def test_the_rq_backend_worker_runs_a_queued_sync(tmp_path, registry, registry_f
     assert indexed_tags(tmp_path / "worker.sqlite3", "shop/api") == set()
     manage(env, "rqworker", "--burst", "--job-class", "django_tasks_rq.Job", "default")
     assert indexed_tags(tmp_path / "worker.sqlite3", "shop/api") == {"1.0.0", "1.2.0", "1.10.0", "latest"}
+    manage(env, "shell", "-c", ENQUEUE_PUSH.replace("1.2.0", "2.0.0-missing"))
+    manage(env, "rqworker", "--burst", "--job-class", "django_tasks_rq.Job", "notifications")
+    assert "2.0.0-missing" not in indexed_tags(tmp_path / "worker.sqlite3", "shop/api")

@@ -12,6 +12,7 @@ from collections import Counter
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -130,6 +131,13 @@ def new_job(request, registry, name: str, kind: str, choices: list[Choice], **fi
     return run.create_job(registry, kind, choices, user=user, address=address, repository=name, **fields)
 
 
+def queue_new_job(request, registry, name: str, kind: str, choices: list[Choice]) -> DeleteJob:
+    """A new job and its task, or neither: a server that dies between the two must not leave a job nothing runs
+    (with the database's task queue both are one transaction)."""
+    with transaction.atomic():
+        return tasks.queue_delete_job(new_job(request, registry, name, kind, choices))
+
+
 def start_tag_delete(request, registry, name, tag):
     digest = request.POST.get("digest", "")
     if not DIGEST_RE.match(digest) or not registry.repositories.filter(name=name).exists():
@@ -141,7 +149,7 @@ def start_tag_delete(request, registry, name, tag):
     else:
         tags, kind = [tag], DeleteJob.TAG
     choices = [Choice(name, each, digest) for each in tags]
-    job = tasks.queue_delete_job(new_job(request, registry, name, kind, choices))
+    job = queue_new_job(request, registry, name, kind, choices)
     return redirect("browser-delete-job", job.pk)
 
 
@@ -174,7 +182,7 @@ def repository_delete(request, name):
     error = ""
     if request.method == "POST":
         if request.POST.get("confirm_name", "").strip() == name:
-            job = tasks.queue_delete_job(new_job(request, registry, name, DeleteJob.REPOSITORY, choices))
+            job = queue_new_job(request, registry, name, DeleteJob.REPOSITORY, choices)
             return redirect("browser-delete-job", job.pk)
         error = _("Type the repository's name exactly to confirm.")
     context = {
@@ -196,7 +204,7 @@ def half_deleted_finish(request, name):
         messages.info(request, _("This repository has no half-deleted tags."))
         return redirect("browser-repository", name)
     choices = [Choice(name, tag, "") for tag in repository.half_deleted]  # no digest: they lead to none
-    job = tasks.queue_delete_job(new_job(request, registry, name, DeleteJob.TAGS, choices))
+    job = queue_new_job(request, registry, name, DeleteJob.TAGS, choices)
     return redirect("browser-delete-job", job.pk)
 
 
@@ -283,8 +291,9 @@ def job_confirm(request, job_id):
     if job.status != DeleteJob.DRAFT:
         messages.info(request, _("This delete was already confirmed."))
         return redirect("browser-delete-job", job.pk)
-    job.status, job.created_at = DeleteJob.QUEUED, timezone.now()
-    job.save(update_fields=["status", "created_at"])
+    with transaction.atomic():  # queued with its task, or still a draft (see queue_new_job)
+        job.status, job.created_at = DeleteJob.QUEUED, timezone.now()
+        job.save(update_fields=["status", "created_at"])
+        tasks.queue_delete_job(job)
     request.session.pop(selection_key(job.repository), None)
-    tasks.queue_delete_job(job)
     return redirect("browser-delete-job", job.pk)

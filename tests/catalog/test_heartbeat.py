@@ -42,7 +42,7 @@ def test_silence_for_a_minute_or_an_old_run_never_stamped_means_its_worker_is_go
 
 @pytest.mark.django_db
 def test_a_reconcile_whose_worker_died_does_not_stop_the_scheduler_from_queuing_the_next(settings):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     registry = sync.current_registry()
     killed = SyncRun.objects.create(registry=registry, kind=SyncRun.FULL, heartbeat_at=timezone.now())
     assert catalog_tasks.start_reconcile() is False  # its worker may still be at it

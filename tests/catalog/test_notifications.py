@@ -25,7 +25,7 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 @pytest.fixture
 def immediate_tasks(settings):
     """Tasks run inside the request that queues them, so a test sees their effect at once."""
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
     settings.REGISTRY_NOTIFICATIONS_SECRET = SECRET
 
 
@@ -223,7 +223,7 @@ def test_a_late_push_event_does_not_bring_back_a_deleted_or_moved_tag(own):
 
 @pytest.mark.django_db
 def test_a_nul_in_an_event_is_kept_as_text_any_database_can_store(client, immediate_tasks, settings):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     event = {**push_event("nul-1", "x/y", "t", "sha256:" + "a" * 64), "actor": {"name": "bo\x00b"}}
     assert post(client, {"events": [event]}).json() == {"accepted": 1}
     assert RegistryEvent.objects.get().actor == "bo\\u0000b"

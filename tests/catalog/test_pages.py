@@ -281,10 +281,12 @@ def test_a_stale_repository_is_shown_from_the_index_while_a_task_revalidates_it(
     assert rows_of(client.get(url).text) == ["v1"]
     push_image(own_client, "team/app", "v2", image("v2"))
     settings.REGISTRY_CACHE_SECONDS = 0
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # queued, not run
+    settings.TASKS = {
+        "default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}
+    }  # queued, not run
     assert rows_of(client.get(url).text) == ["v1"]  # at once, from the index
     assert [result.task.name for result in task_backends["default"].results] == ["sync_repository"]
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
     cache.clear()
     assert sorted(rows_of(client.get(url).text)) == ["v1", "v2"]
 
@@ -307,7 +309,7 @@ def test_refresh_is_a_background_task_and_the_page_shows_it_running(client_for, 
     push_image(own_client, "team/app", "1", image("one"))
     assert rows_of(client.get(url).text) == ["1"]  # indexed on the first visit (tasks run at once here)
     push_image(own_client, "team/app", "2", image("two"))
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # no worker yet
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}  # no worker yet
 
     response = client.get(url, {"refresh": "1"})
     assert response.status_code == 302 and response.url == url
@@ -459,7 +461,9 @@ def test_a_repository_not_indexed_yet_says_so_and_polls_until_its_sync_ran(clien
     from django.tasks import task_backends
 
     push_image(own_client, "team/new", "1", image("one"))
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # queued, not run
+    settings.TASKS = {
+        "default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}
+    }  # queued, not run
     client = client_for()
     url = reverse("browser-repository", args=["team/new"])
     page = client.get(url)
@@ -468,14 +472,14 @@ def test_a_repository_not_indexed_yet_says_so_and_polls_until_its_sync_ran(clien
     assert [result.task.name for result in task_backends["default"].results] == ["sync_repository"]
     client.get(url)
     assert len(task_backends["default"].results) == 1  # queued once, not on every poll
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
     catalog_tasks.sync_repository.enqueue("team/new")  # what the worker does
     poll = client.get(url, headers={"HX-Request": "true", "HX-Target": "main"})
     assert '<main id="main"' in poll.text and rows_of(poll.text) == ["1"]
 
 
 def test_an_unknown_repository_is_a_404_without_queuing_anything(client_for, own_client, settings):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     from django.tasks import task_backends
 
     assert client_for().get(reverse("browser-repository", args=["team/none"])).status_code == 404

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def immediate_tasks(settings):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
 
 
 @pytest.mark.slow
@@ -29,7 +29,7 @@ def test_refresh_reconciles_the_registry_and_reports_it(client_for, immediate_ta
 
 
 def test_a_running_refresh_is_not_started_twice_and_is_polled(client_for, settings):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     SyncRun.objects.create(
         registry=sync.current_registry(), kind=SyncRun.FULL, repositories_total=10, repositories_done=3
     )

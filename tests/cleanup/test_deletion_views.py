@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts import roles
 from catalog import sync
-from catalog.models import Tag
+from catalog.models import Manifest, Tag
 from cleanup.models import AuditEntry, DeleteJob
 from devtools.images import ImageSpec, push_config_image, push_image
 from registry.client import DOCKER_MANIFEST, NotFound
@@ -363,3 +363,39 @@ def test_half_deleted_tags_are_shown_and_a_maintainer_finishes_deleting_them(own
     assert client.tags("team/app") == ["fine"]
     page = maintainer.get(reverse("browser-repository", args=["team/app"])).text
     assert "half-deleted" not in page and pulls(client, "team/app", "fine")
+
+
+class ServerDied(BaseException):
+    """What the process sees of a kill between two statements: nothing after it runs."""
+
+
+@pytest.fixture
+def dying_queue(monkeypatch):
+    """A task queue whose enqueue never returns, as when the web server dies while queuing."""
+
+    class Dying:
+        def enqueue(self, *args):
+            raise ServerDied
+
+    monkeypatch.setattr("cleanup.tasks.run_delete_job", Dying())
+
+
+def test_a_server_dying_while_queuing_a_confirmed_delete_leaves_the_draft(client_for, dying_queue):
+    registry = sync.current_registry()
+    job = job_for(registry, {"t2": "sha256:" + "2" * 64}, DeleteJob.DRAFT)
+    with pytest.raises(ServerDied):
+        client_for(roles.MAINTAINER).post(reverse("browser-delete-confirm", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == DeleteJob.DRAFT  # not "queued" with nothing to run it: it can be confirmed again
+
+
+def test_a_server_dying_while_queuing_a_new_delete_leaves_no_job(client_for, dying_queue):
+    registry = sync.current_registry()
+    repository = registry.repositories.create(name="team/app")
+    manifest = Manifest.objects.create(digest="sha256:" + "3" * 64, media_type=DOCKER_MANIFEST, size=1)
+    repository.tags.create(name="t3", manifest=manifest)
+    with pytest.raises(ServerDied):
+        client_for(roles.MAINTAINER).post(
+            reverse("browser-tag-delete", args=["team/app", "t3"]), {"digest": manifest.digest, "choice": "tag"}
+        )
+    assert not DeleteJob.objects.exists()

@@ -462,7 +462,7 @@ def test_queue_due_honours_the_schedule_and_the_last_run(own):
 
 
 def test_the_scheduler_tick_survives_a_failing_retention_queue(monkeypatch, caplog, settings, db):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
 
     def broken(now):
         raise RuntimeError("database went away")

@@ -21,6 +21,7 @@ from registry.htpasswd import add_user
 SERVICE_USER = "dashboard"
 SUPERVISE_SECONDS = 1  # how often the task worker and the scheduler are checked
 RESTART_PAUSE_SECONDS = 5  # a helper that keeps dying is started again at most this often
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'  # gunicorn's fields; %(M)s: milliseconds taken
 
 
 def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
@@ -32,6 +33,20 @@ def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) 
         except OSError:
             time.sleep(0.1)
     raise CommandError(f"The dashboard did not start serving on {url}; see the messages above.")
+
+
+def gunicorn(application: str, bind: str, threads: int) -> list[str]:
+    return [
+        *(sys.executable, "-m", "gunicorn", application, "--bind", bind),
+        *("--workers", "1", "--threads", str(threads), "--log-level", "warning"),
+        *("--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT),
+    ]
+
+
+def worker_command(manage: list[str], queue: str) -> list[str]:
+    if settings.TASKS_BACKEND == "database":
+        return [*manage, "db_worker", "--queue-name", queue, "--interval", "0.25", "--no-startup-delay", "-v", "0"]
+    return [*manage, "rqworker", "--job-class", "django_tasks_rq.Job", queue]
 
 
 class Helper:
@@ -70,12 +85,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000", help="Where the dashboard listens.")
         parser.add_argument("--registry-port", type=int, default=5000, help="Port of the demo registry.")
+        parser.add_argument(
+            "--notifications-port",
+            type=int,
+            default=None,
+            help="Where the registry's notifications are taken (on --bind's host; default: the port after --bind's).",
+        )
 
-    def handle(self, *args, bind, registry_port, **options):
+    def handle(self, *args, bind, registry_port, notifications_port, **options):
         host, _, port = bind.rpartition(":")
         if not port.isdigit() or not localregistry.port_is_free(host.strip("[]"), int(port)):
             raise CommandError(
                 f"Cannot listen on {bind}: it is in use or not host:port. Stop the other server or pass --bind."
+            )
+        notifications_bind = f"{host}:{notifications_port or int(port) + 1}"
+        if not localregistry.port_is_free(host.strip("[]"), int(notifications_bind.rpartition(":")[2])):
+            raise CommandError(
+                f"Cannot take notifications on {notifications_bind}: it is in use. Pass --notifications-port."
             )
         # Nothing the demo writes is for other users of this machine: the database, the registry's config (with the
         # notifications secret), its htpasswd and its data.
@@ -86,36 +112,24 @@ class Command(BaseCommand):
         env, registry = os.environ.copy(), None
         if not os.environ.get("REGISTRY_URL"):
             notify_host = "127.0.0.1" if host in ("", "0.0.0.0", "[::]") else host
+            notify_port = notifications_bind.rpartition(":")[2]
             registry, env_changes = self.start_demo_registry(
-                Path(settings.DATA_DIR) / "registry", registry_port, f"http://{notify_host}:{port}/notifications/"
+                Path(settings.DATA_DIR) / "registry",
+                registry_port,
+                f"http://{notify_host}:{notify_port}/notifications/",
             )
             env.update(env_changes)
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "registry_ui.wsgi",
-                "--bind",
-                bind,
-                "--workers",
-                "1",
-                "--threads",
-                "8",
-                "--access-logfile",
-                "-",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-        )
-        worker = (
-            ["db_worker", "--interval", "0.25", "--no-startup-delay", "-v", "0"]
-            if settings.TASKS_BACKEND == "database"
-            else ["rqworker", "--job-class", "django_tasks_rq.Job", "default"]
-        )
-        helpers = {"task worker": [*manage, *worker]}
+        server = subprocess.Popen(gunicorn("registry_ui.wsgi", bind, threads=8), env=env)
+
+        helpers = {
+            "task worker": worker_command(manage, "default"),
+            "notifications worker": worker_command(manage, "notifications"),
+            # Its own process and threads: however busy the pages are, the registry's posts are answered at once.
+            "notifications listener": gunicorn(
+                "registry_ui.wsgi:notifications_listener", notifications_bind, threads=4
+            ),
+        }
         if settings.REGISTRY_SYNC_INTERVAL > 0:  # the first reconcile is queued at once, then every interval
             helpers["scheduler"] = [*manage, "sync_registry", "--every", str(settings.REGISTRY_SYNC_INTERVAL)]
         running = {name: Helper(command, env) for name, command in helpers.items()}
