@@ -9,6 +9,7 @@ same work for one repository.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ from registry.client import Manifest as ManifestData
 
 logger = logging.getLogger(__name__)
 UNREADABLE = (NotFound, UnsupportedManifest, MalformedResponse)
+SYNC_CHUNK = 500  # tags read, then their new manifests fetched and stored, at a time
 
 
 def current_registry() -> Registry:
@@ -61,9 +63,10 @@ class Fetched:
     media_type: str = ""
 
 
-def fetch(client: RegistryClient, repository: str, digest: str) -> Fetched:
+def fetch(client: RegistryClient, repository: str, digest: str, manifest: ManifestData | None = None) -> Fetched:
+    """The manifest (unless given: already read by tag), its config, or an index's children and their configs."""
     try:
-        manifest = client.manifest(repository, digest)
+        manifest = manifest or client.manifest(repository, digest)
     except UNREADABLE as exc:
         return Fetched(digest=digest, error=exc.message, media_type="unknown")
     fetched = Fetched(digest=digest, manifest=manifest, media_type=manifest.media_type)
@@ -175,30 +178,51 @@ def sync_repository(
     client: RegistryClient, registry: Registry, name: str, *, pushed_at=None, errors: list | None = None
 ) -> int:
     """Bring one repository's tags in step with the registry; returns how many manifests were fetched. Manifests
-    the index holds with an error are fetched again; what still cannot be read is added to `errors`."""
+    the index holds with an error are fetched again; what still cannot be read is added to `errors`.
+
+    A tag the index has is asked about with a HEAD (has it moved?); a new one with a GET, whose manifest is kept for
+    storing: one request per tag, never a HEAD and a GET of the same manifest. Tags go in chunks of SYNC_CHUNK, so
+    that a 50,000-tag repository holds one chunk's manifests in memory at a time."""
+    read_at = timezone.now()  # what notifications write to the index after this is newer than what is read here
     try:
         tags = client.tags(name)
     except NotFound:
         Repository.objects.filter(registry=registry, name=name).delete()
         return 0
-    answers = dict(zip(tags, client.map(lambda tag: resolve_for_sync(client, name, tag), tags), strict=True))
+    indexed = set(
+        Tag.objects.filter(repository__registry=registry, repository__name=name).values_list("name", flat=True)
+    )
+    answers: dict[str, tuple[str | None, str]] = {}
+    fetched = 0
+    done: set[str] = set()  # digests stored by an earlier chunk
+    for chunk in itertools.batched(tags, SYNC_CHUNK, strict=False):
+        read: dict[str, ManifestData] = {}  # what the chunk's GETs brought, by digest
+
+        def ask(tag: str, read=read) -> tuple[str | None, str]:
+            return resolve_for_sync(client, name, tag) if tag in indexed else first_read(client, name, tag, read)
+
+        answers.update(zip(chunk, client.map(ask, list(chunk)), strict=True))
+        wanted = {answers[tag][0] for tag in chunk if answers[tag][0]} - done
+        known = set(Manifest.objects.filter(digest__in=wanted, error="").values_list("digest", flat=True))
+        for item in client.map(
+            lambda digest, read=read: fetch(client, name, digest, read.get(digest)), sorted(wanted - known)
+        ):
+            store(item)
+            fetched += 1
+            if item.error and errors is not None:
+                errors.append({"repository": name, "error": f"{item.digest}: {item.error}"})
+        done |= wanted
     resolved = {tag: digest for tag, (digest, _) in answers.items()}
     if failed := {tag: problem for tag, (_, problem) in answers.items() if problem}:
         # The registry could not answer for these tags: they stay as the index has them, and the error is told.
-        indexed = Tag.objects.filter(repository__registry=registry, repository__name=name, name__in=list(failed))
-        resolved.update(indexed.values_list("name", "manifest__digest"))
+        kept = Tag.objects.filter(repository__registry=registry, repository__name=name, name__in=list(failed))
+        resolved.update(kept.values_list("name", "manifest__digest"))
         if errors is not None:
             errors.extend({"repository": name, "error": f"{tag}: {problem}"} for tag, problem in sorted(failed.items()))
-    wanted = {digest for digest in resolved.values() if digest}
-    known = set(Manifest.objects.filter(digest__in=wanted, error="").values_list("digest", flat=True))
-    fetched = client.map(lambda digest: fetch(client, name, digest), sorted(wanted - known))
-    for item in fetched:
-        store(item)
-        if item.error and errors is not None:
-            errors.append({"repository": name, "error": f"{item.digest}: {item.error}"})
     half_deleted = sorted(tag for tag, (digest, problem) in answers.items() if digest is None and not problem)
-    save_tags(registry, name, {tag: digest for tag, digest in resolved.items() if digest}, pushed_at, half_deleted)
-    return len(fetched)
+    digests = {tag: digest for tag, digest in resolved.items() if digest}
+    save_tags(registry, name, digests, pushed_at, half_deleted, read_at=read_at)
+    return fetched
 
 
 def resolve_for_sync(client: RegistryClient, repository: str, tag: str) -> tuple[str | None, str]:
@@ -214,6 +238,26 @@ def resolve_for_sync(client: RegistryClient, repository: str, tag: str) -> tuple
         return None, exc.message
 
 
+def first_read(
+    client: RegistryClient, repository: str, tag: str, read: dict[str, ManifestData]
+) -> tuple[str | None, str]:
+    """A tag the index does not have yet: its digest from one GET of its manifest, which goes into `read` for
+    fetch(). A manifest that cannot be read is asked about with a HEAD instead, so that it is indexed with its error,
+    as resolve_for_sync's tags are."""
+    try:
+        manifest = client.manifest(repository, tag)
+        read[manifest.digest] = manifest
+        return manifest.digest, ""
+    except NotFound:
+        return None, ""
+    except UNREADABLE:
+        return resolve_for_sync(client, repository, tag)
+    except (RegistryUnreachable, RegistryTimeout, RegistryUnauthorized):
+        raise
+    except RegistryError as exc:
+        return None, exc.message
+
+
 def resolve_or_none(client: RegistryClient, repository: str, tag: str) -> str | None:
     try:
         return client.resolve(repository, tag)
@@ -223,15 +267,23 @@ def resolve_or_none(client: RegistryClient, repository: str, tag: str) -> str | 
 
 @transaction.atomic
 def save_tags(
-    registry: Registry, name: str, digests: dict[str, str], pushed_at=None, half_deleted: list[str] | None = None
+    registry: Registry,
+    name: str,
+    digests: dict[str, str],
+    pushed_at=None,
+    half_deleted: list[str] | None = None,
+    *,
+    read_at=None,
 ) -> None:
     """The repository's tags as read; `half_deleted`: the tags its list names that answer 404 (a delete cut off
-    half way leaves such tags behind, and only the dashboard can show them)."""
+    half way leaves such tags behind, and only the dashboard can show them). A tag written since `read_at` (when the
+    reading began: a push's notification applied meanwhile) is newer than what was read, and is left as it is."""
     now = timezone.now()
+    read_at = read_at or now
     repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
     manifest_ids = dict(Manifest.objects.filter(digest__in=set(digests.values())).values_list("digest", "id"))
     existing = {tag.name: tag for tag in repository.tags.all()}
-    repository.tags.exclude(name__in=list(digests)).delete()
+    repository.tags.exclude(name__in=list(digests)).filter(last_seen__lt=read_at).delete()
     new, moved, unchanged = [], [], []
     for tag, digest in digests.items():
         row = existing.get(tag)
@@ -246,12 +298,14 @@ def save_tags(
                     last_seen=now,
                 )
             )
+        elif row.last_seen >= read_at:
+            continue
         elif row.manifest_id != manifest_ids[digest]:
             row.manifest_id, row.pushed_at, row.last_seen = manifest_ids[digest], pushed_at or now, now
             moved.append(row)
         else:
             unchanged.append(row.pk)
-    Tag.objects.bulk_create(new, batch_size=500)
+    Tag.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)  # a conflict: a push's, written meanwhile
     Tag.objects.bulk_update(moved, ["manifest", "pushed_at", "last_seen"], batch_size=500)
     Tag.objects.filter(pk__in=unchanged).update(last_seen=now)
     repository.synced_at, repository.half_deleted = now, half_deleted or []
@@ -348,9 +402,12 @@ def record_push(client: RegistryClient, registry: Registry, repository: str, tag
             name=tag,
             defaults={"manifest": manifest, "first_seen": now, "pushed_at": when, "last_seen": now},
         )
-        if not created and row.manifest_id != manifest.pk:
-            row.manifest, row.pushed_at, row.last_seen = manifest, when, now
-            row.save(update_fields=["manifest", "pushed_at", "last_seen"])
+        if created:
+            return
+        if row.manifest_id != manifest.pk:
+            row.manifest, row.pushed_at = manifest, when
+        row.last_seen = now  # newer than what a sync that began before this push read (see save_tags)
+        row.save(update_fields=["manifest", "pushed_at", "last_seen"])
 
 
 def forget_tag(registry: Registry, repository: str, tag: str) -> None:

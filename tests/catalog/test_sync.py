@@ -1,6 +1,7 @@
 """The sync engine against a real registry: what the index holds after adds, moves, deletes and re-pushes."""
 
 import shutil
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from django.utils import timezone
 from catalog import sync
 from catalog.models import Manifest, Repository, SyncRun, Tag
 from devtools.images import ImageSpec, push_image
+from registry.client import RegistryClient
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +212,72 @@ def test_the_session_fixtures_are_indexed_with_sizes_platforms_and_attestations(
     assert api.size == sum(blob.size for blob in api.blobs.all())
     assert api.labels == {"org.opencontainers.image.version": "1.10.0"}
     assert api.platform == "linux/amd64"
+
+
+class CountingClient(RegistryClient):
+    """The service account's client, counting what it sends: (method, kind) -> requests."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: Counter[tuple[str, str]] = Counter()
+
+    def _send(self, method, url, *args, **kwargs):
+        kind = next(k for k in ("_catalog", "/tags/list", "/manifests/", "/blobs/", "") if k in url).strip("/")
+        self.sent[method, kind or "other"] += 1
+        return super()._send(method, url, *args, **kwargs)
+
+
+def test_the_first_index_sends_each_request_once(own):
+    """A new tag costs one GET of its manifest (its digest comes with it), a new image one GET of its config;
+    a tag the index has, one HEAD."""
+    local, client, registry = own
+    for tag, text in [("1", "one"), ("2", "two"), ("3", "three"), ("latest", "three"), ("stable", "two")]:
+        push_image(client, "team/app", tag, image(text))
+    counting = CountingClient(local.url, "svc", "pw")
+    sync.reconcile(counting, registry)
+    assert counting.sent == {
+        ("GET", "_catalog"): 1,
+        ("GET", "tags/list"): 1,
+        ("GET", "manifests"): 5,  # one per tag
+        ("GET", "blobs"): 3,  # one config per distinct image
+    }
+    assert len(indexed_tags(registry)) == 5
+
+    push_image(client, "team/app", "4", image("four"))
+    counting.sent.clear()
+    sync.reconcile(counting, registry)
+    assert counting.sent == {
+        ("GET", "_catalog"): 1,
+        ("GET", "tags/list"): 1,
+        ("HEAD", "manifests"): 5,  # has a tag the index has moved?
+        ("GET", "manifests"): 1,  # the new tag
+        ("GET", "blobs"): 1,
+    }
+
+
+def test_a_push_applied_while_a_sync_reads_is_not_undone_by_it(own):
+    """Seen under load: a page visit's sync read the tags list, a push's notification added a tag, and the sync
+    then deleted it from the index (it was not in the list it had read); nothing brought it back for a minute."""
+    local, client, registry = own
+    push_image(client, "team/app", "1", image("one"))
+    sync.sync_repository(client, registry, "team/app")
+
+    class PushedMeanwhile(RegistryClient):
+        def tags(self, repository):
+            listed = super().tags(repository)
+            pushed = push_image(client, "team/app", "2", image("two"))
+            sync.record_push(client, registry, "team/app", "2", pushed.digest)  # its notification, applied
+            return listed
+
+        def resolve(self, repository, reference):
+            digest = super().resolve(repository, reference)
+            if reference == "1":  # moved right after this answer
+                moved = push_image(client, "team/app", "1", image("three"))
+                sync.record_push(client, registry, "team/app", "1", moved.digest)
+            return digest
+
+    sync.sync_repository(PushedMeanwhile(local.url, "svc", "pw"), registry, "team/app")
+    assert indexed_tags(registry) == {
+        "team/app:1": client.resolve("team/app", "1"),
+        "team/app:2": client.resolve("team/app", "2"),
+    }
