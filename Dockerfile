@@ -27,7 +27,8 @@ USER dashboard
 VOLUME /data
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-    CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/', timeout=4).status != 200)"
+    CMD python -c "import os, sys, urllib.request; sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/health/', timeout=4).status != 200)"
 
-# One process with threads: the digest cache lives in memory and is shared by every request.
-CMD ["sh", "-c", "python manage.py check --deploy --fail-level ERROR && python manage.py migrate --noinput && exec gunicorn registry_ui.wsgi --bind 0.0.0.0:8000 --workers 1 --threads 8 --access-logfile -"]
+# WEB_CONCURRENCY processes (default 2) of WEB_THREADS threads (default 4) on PORT (default 8000): see
+# registry_ui/gunicorn_conf.py.
+CMD ["sh", "-c", "python manage.py check --deploy --fail-level ERROR && python manage.py migrate --noinput && exec gunicorn -c python:registry_ui.gunicorn_conf registry_ui.wsgi"]

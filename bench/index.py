@@ -69,7 +69,8 @@ PAGES = {
     "search build-77": "/search/?q=build-77",
 }
 PAGE_TARGET_MS = 150
-RATIO_TARGET = 0.5
+TIME_TARGET = 1.5  # the first index's time, at most this many times the registry's own for the same requests
+REQUESTS_TARGET = 1.05  # its requests, at most this many times what it cannot do without
 DELAY_TARGET_S = 2.0
 
 # Accepts the registry's notifications (and counts them by action) until gunicorn takes the port over.
@@ -419,6 +420,17 @@ class Bench:
             self.fail(f"the reconcile ended {run.status} with errors {run.errors[:3]}")
         if indexed != total_tags:
             self.fail(f"the index holds {indexed:,} tags, the registry {total_tags:,}")
+        # What a first index cannot do without: each catalog page and tags list, each tag, each distinct config.
+        from catalog.models import Manifest
+
+        lists = sum(1 for method, url, _ in made if method == "GET" and ("_catalog" in url or "/tags/list" in url))
+        configs = Manifest.objects.exclude(config_digest="").values("config_digest").distinct().count()
+        needed = lists + indexed + configs
+        self.results.update(needed=needed)
+        log(
+            f"   needed: {lists:,} catalog pages and tags lists + {indexed:,} tags + {configs:,} distinct configs = "
+            f"{needed:,}; sent {len(made):,} = {len(made) / needed:.2f}x (target <= {REQUESTS_TARGET}x)"
+        )
 
         # 3. The registry alone
         kinds: dict[str, int] = {}
@@ -657,11 +669,14 @@ class Bench:
             row("full index from empty", f"{r['index_seconds']:.1f} s")
             row("  manifests fetched", f"{r['manifests']:,} ({r['manifests'] / r['index_seconds']:,.0f}/s)")
             row("  registry requests", f"{r['requests']:,}")
+        if "needed" in r:
+            ratio = r["requests"] / r["needed"]
+            row("  requests / needed", f"{ratio:.2f}x", f"<= {REQUESTS_TARGET}x", ratio <= REQUESTS_TARGET)
         if "raw_rate" in r:
-            ratio = r["index_rate"] / r["raw_rate"]
+            ratio = r["index_seconds"] / r["raw_seconds"]
             row("  index rate", f"{r['index_rate']:,.0f} req/s")
             row("  registry alone (plain requests)", f"{r['raw_rate']:,.0f} req/s ({r['raw_seconds']:.1f} s)")
-            row("  index rate / raw rate", f"{ratio:.0%}", f">= {RATIO_TARGET:.0%}", ratio >= RATIO_TARGET)
+            row("  index time / registry's own time", f"{ratio:.2f}x", f"<= {TIME_TARGET}x", ratio <= TIME_TARGET)
         for label, numbers in r.get("warm", {}).items():
             if isinstance(numbers, tuple):
                 met = numbers[0] <= PAGE_TARGET_MS

@@ -14,8 +14,10 @@ What it does, in one run:
                     even pace; a separate session polls the repository page (filtered to the tag) every 100 ms
                     and counts from the manifest PUT until the tag is listed
             stress  no pause, no pushes: how many pages a second the deployment serves
-  figures p50/p95/p99 per page, requests/s, errors (any answer but 200, or no answer within 30 s), push
-          delays; the machine's load average before and after each load.
+          Each user's browser keeps the pages it got with their ETag and sends If-None-Match when it opens one
+          again, as browsers do (the pages say Cache-Control: private, no-cache); --no-browser-cache turns that off.
+  figures p50/p95/p99 per page (a 304 counts: the browser shows its copy), how many were 304, requests/s,
+          errors (any answer but 200 or 304, or none within 30 s), push delays; the load average around each load.
 
 The load generator is a thread per user (requests sessions) in this process: on this 2-core machine it
 takes part of the CPU the dashboard would otherwise have, which the figures include.
@@ -176,10 +178,14 @@ def sign_in(base: str, username: str, password: str) -> requests.Session:
 class Load:
     """One load: users clicking until `seconds` pass, pushes at an even pace meanwhile."""
 
-    def __init__(self, dashboard: Dashboard, sessions: list[requests.Session], think_seconds: float) -> None:
+    def __init__(
+        self, dashboard: Dashboard, sessions: list[requests.Session], think_seconds: float, browser_cache: bool
+    ) -> None:
         self.dashboard, self.sessions, self.think = dashboard, sessions, think_seconds
+        self.browser_cache = browser_cache
         self.times: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        self.not_modified: dict[str, int] = defaultdict(int)
         self.error_examples: list[str] = []
         self.delays: list[float] = []
         self.lost_pushes: list[str] = []
@@ -201,35 +207,42 @@ class Load:
         time.sleep(1)  # the access log's last lines
         self.notification_ms = self.dashboard.notification_ms[first_notification:]
 
-    def get(self, session: requests.Session, path: str) -> str:
-        """The status of one click, or the error that kept it from an answer. Like a browser, a click sent on a
-        kept-alive connection the server closed at that moment is sent again once on a new connection."""
+    def get(self, session: requests.Session, path: str, kept: dict[str, str]) -> str:
+        """The status of one click, or the error that kept it from an answer. As a browser does, it sends the ETag of
+        the copy it keeps of the page (`kept`, unless --no-browser-cache) and shows that copy on a 304; and a click
+        sent on a kept-alive connection the server closed at that moment is sent again once on a new connection."""
+        headers = {"If-None-Match": kept[path]} if path in kept else {}
         for attempt in (1, 2):
             try:
-                return str(
-                    session.get(
-                        self.dashboard.base + path, allow_redirects=False, timeout=REQUEST_TIMEOUT_S
-                    ).status_code
+                response = session.get(
+                    self.dashboard.base + path, headers=headers, allow_redirects=False, timeout=REQUEST_TIMEOUT_S
                 )
             except requests.ConnectionError as exc:
                 if attempt == 2 or "RemoteDisconnected" not in str(exc) and "reset" not in str(exc):
                     return type(exc).__name__
                 with self.lock:
                     self.retried += 1
+                continue
             except requests.RequestException as exc:
                 return type(exc).__name__
+            if response.status_code == 200 and self.browser_cache and response.headers.get("ETag"):
+                kept[path] = response.headers["ETag"]
+            return str(response.status_code)
         raise AssertionError("unreachable")
 
     def browse(self, session: requests.Session, rng: random.Random) -> None:
+        kept: dict[str, str] = {}  # this user's browser cache: path -> ETag
         time.sleep(rng.uniform(0, 1))  # users do not all click in the same millisecond
         while time.monotonic() < self.end:
             page, path = page_mix(rng)
             began = time.perf_counter()
-            status = self.get(session, path)
+            status = self.get(session, path, kept)
             elapsed = (time.perf_counter() - began) * 1000
             with self.lock:
                 self.times[page].append(elapsed)
-                if status != "200":
+                if status == "304":
+                    self.not_modified[page] += 1
+                elif status != "200":
                     self.errors[page] += 1
                     if len(self.error_examples) < 5:
                         self.error_examples.append(f"{status} GET {path}")
@@ -271,12 +284,13 @@ class Load:
         """Print the figures; returns what did not work."""
         total = sum(len(values) for values in self.times.values())
         errors = sum(self.errors.values())
-        log(f"\n   {'page':<34}{'requests':>9}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}   target")
+        log(f"\n   {'page':<34}{'requests':>9}{'304':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}   target")
         for page, values in sorted(self.times.items()):
             cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
             p50, p95, p99 = cuts[49], cuts[94], cuts[98]
             verdict = f"p95 <= {P95_TARGET_MS} ms {'ok' if p95 <= P95_TARGET_MS else 'MISSED'}" if p95_target else ""
-            log(f"   {page:<34}{len(values):>9}{self.errors[page]:>8}{p50:>9.0f}{p95:>9.0f}{p99:>9.0f}   {verdict}")
+            counts = f"{len(values):>9}{self.not_modified[page]:>7}{self.errors[page]:>8}"
+            log(f"   {page:<34}{counts}{p50:>9.0f}{p95:>9.0f}{p99:>9.0f}   {verdict}")
         rate = total / seconds
         log(f"   {total:,} requests in {seconds:.0f} s = {rate:.1f} requests/s, {errors} errors (target 0)")
         if not p95_target:
@@ -326,6 +340,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=180, help="length of each load")
     parser.add_argument("--pushes", type=int, default=500, help="tags pushed during the team load")
     parser.add_argument("--loads", default="team,stress", help="which loads to run: team, stress or both")
+    parser.add_argument(
+        "--no-browser-cache", action="store_true", help="send no If-None-Match: every click renders its page"
+    )
     options = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on a plain kill
     problems: list[str] = []
@@ -355,7 +372,7 @@ def main() -> int:
                 pushes = options.pushes if name == "team" else 0
                 log(f"\n{name}: {options.users} users, {think:g} s between clicks on average, {options.seconds:g} s, "
                     f"{pushes} pushes; load average {load_average()} before")  # fmt: skip
-                load = Load(dashboard, sessions, think)
+                load = Load(dashboard, sessions, think, browser_cache=not options.no_browser_cache)
                 load.run(options.seconds, pushes, name)
                 problems += load.report(name, options.seconds, p95_target=name == "team")
                 log(f"   load average {load_average()} after")

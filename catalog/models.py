@@ -18,6 +18,8 @@ class Registry(models.Model):
     tag_delete = models.CharField(max_length=20, blank=True, help_text="native (3.x), throwaway (2.x) or unknown.")
     delete_status = models.CharField(max_length=20, blank=True, help_text="enabled, disabled or read-only.")
     capabilities_checked_at = models.DateTimeField(null=True, blank=True)
+    # Set by every write that changes what a page shows (catalog/sync.py): the pages' ETags are made from it.
+    index_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "registries"

@@ -40,6 +40,11 @@ UNREADABLE = (NotFound, UnsupportedManifest, MalformedResponse)
 SYNC_CHUNK = 500  # tags read, then their new manifests fetched and stored, at a time
 
 
+def index_changed(registry: Registry) -> None:
+    """Something a page shows has changed: the pages' ETags (catalog/pages.py) change with this."""
+    Registry.objects.filter(pk=registry.pk).update(index_changed_at=timezone.now())
+
+
 def current_registry() -> Registry:
     """The registry row for the registry in settings."""
     registry, _ = Registry.objects.get_or_create(
@@ -187,7 +192,8 @@ def sync_repository(
     try:
         tags = client.tags(name)
     except NotFound:
-        Repository.objects.filter(registry=registry, name=name).delete()
+        if Repository.objects.filter(registry=registry, name=name).delete()[0]:
+            index_changed(registry)
         return 0
     indexed = set(
         Tag.objects.filter(repository__registry=registry, repository__name=name).values_list("name", flat=True)
@@ -221,7 +227,8 @@ def sync_repository(
             errors.extend({"repository": name, "error": f"{tag}: {problem}"} for tag, problem in sorted(failed.items()))
     half_deleted = sorted(tag for tag, (digest, problem) in answers.items() if digest is None and not problem)
     digests = {tag: digest for tag, digest in resolved.items() if digest}
-    save_tags(registry, name, digests, pushed_at, half_deleted, read_at=read_at)
+    if save_tags(registry, name, digests, pushed_at, half_deleted, read_at=read_at) or fetched:
+        index_changed(registry)
     return fetched
 
 
@@ -274,16 +281,17 @@ def save_tags(
     half_deleted: list[str] | None = None,
     *,
     read_at=None,
-) -> None:
-    """The repository's tags as read; `half_deleted`: the tags its list names that answer 404 (a delete cut off
-    half way leaves such tags behind, and only the dashboard can show them). A tag written since `read_at` (when the
-    reading began: a push's notification applied meanwhile) is newer than what was read, and is left as it is."""
+) -> bool:
+    """The repository's tags as read; whether anything changed. `half_deleted`: the tags its list names that answer
+    404 (a delete cut off half way leaves such tags behind, and only the dashboard can show them). A tag written
+    since `read_at` (when the reading began: a push's notification applied meanwhile) is newer than what was read,
+    and is left as it is."""
     now = timezone.now()
     read_at = read_at or now
     repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
     manifest_ids = dict(Manifest.objects.filter(digest__in=set(digests.values())).values_list("digest", "id"))
     existing = {tag.name: tag for tag in repository.tags.all()}
-    repository.tags.exclude(name__in=list(digests)).filter(last_seen__lt=read_at).delete()
+    removed, _ = repository.tags.exclude(name__in=list(digests)).filter(last_seen__lt=read_at).delete()
     new, moved, unchanged = [], [], []
     for tag, digest in digests.items():
         row = existing.get(tag)
@@ -308,8 +316,10 @@ def save_tags(
     Tag.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)  # a conflict: a push's, written meanwhile
     Tag.objects.bulk_update(moved, ["manifest", "pushed_at", "last_seen"], batch_size=500)
     Tag.objects.filter(pk__in=unchanged).update(last_seen=now)
+    changed = bool(removed or new or moved or repository.half_deleted != (half_deleted or []))
     repository.synced_at, repository.half_deleted = now, half_deleted or []
     repository.save(update_fields=["synced_at", "half_deleted"])
+    return changed
 
 
 def sync_catalog(client: RegistryClient, registry: Registry) -> None:
@@ -327,6 +337,8 @@ def apply_catalog(registry: Registry, catalog: list[str]) -> None:
     gone = [pk for name, pk in known.items() if name not in names]
     for start in range(0, len(gone), 500):
         Repository.objects.filter(pk__in=gone[start : start + 500]).delete()
+    if new or gone:
+        index_changed(registry)
 
 
 def reconcile(client: RegistryClient, registry: Registry) -> SyncRun:
@@ -402,16 +414,19 @@ def record_push(client: RegistryClient, registry: Registry, repository: str, tag
             name=tag,
             defaults={"manifest": manifest, "first_seen": now, "pushed_at": when, "last_seen": now},
         )
-        if created:
-            return
-        if row.manifest_id != manifest.pk:
+        moved = not created and row.manifest_id != manifest.pk
+        if moved:
             row.manifest, row.pushed_at = manifest, when
-        row.last_seen = now  # newer than what a sync that began before this push read (see save_tags)
-        row.save(update_fields=["manifest", "pushed_at", "last_seen"])
+        if not created:
+            row.last_seen = now  # newer than what a sync that began before this push read (see save_tags)
+            row.save(update_fields=["manifest", "pushed_at", "last_seen"])
+        if created or moved:
+            index_changed(registry)
 
 
 def forget_tag(registry: Registry, repository: str, tag: str) -> None:
-    Tag.objects.filter(repository__registry=registry, repository__name=repository, name=tag).delete()
+    if Tag.objects.filter(repository__registry=registry, repository__name=repository, name=tag).delete()[0]:
+        index_changed(registry)
 
 
 def record_delete(client: RegistryClient, registry: Registry, repository: str, digest: str, tag: str = "") -> int:
@@ -422,4 +437,6 @@ def record_delete(client: RegistryClient, registry: Registry, repository: str, d
     digests = client.map(lambda name: resolve_or_none(client, repository, name), concerned)
     gone = [name for name, now in zip(concerned, digests, strict=True) if now is None]
     tags.filter(name__in=gone).delete()
+    if gone:
+        index_changed(registry)
     return len(gone)

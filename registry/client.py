@@ -962,7 +962,7 @@ def get_client() -> RegistryClient:
     with _client_lock:
         if _client is None:
             from django.conf import settings
-            from django.core.cache import cache
+            from django.core.cache import caches
 
             _client = RegistryClient(
                 settings.REGISTRY_URL,
@@ -971,7 +971,7 @@ def get_client() -> RegistryClient:
                 verify=settings.REGISTRY_CA_BUNDLE or settings.REGISTRY_VERIFY_TLS,
                 connect_timeout=settings.REGISTRY_CONNECT_TIMEOUT,
                 read_timeout=settings.REGISTRY_READ_TIMEOUT,
-                cache=cache,
+                cache=caches["registry"],
                 max_list_entries=settings.REGISTRY_MAX_LIST_ENTRIES,
                 token_realms=settings.REGISTRY_TOKEN_REALMS,
             )

@@ -218,26 +218,38 @@ def database_from_url(name: str) -> dict:
     return database
 
 
-def cache_from_url(name: str) -> dict:
-    """Redis when a URL is set (redis://, rediss:// or unix://), else this process's memory."""
+def caches_from_url(name: str) -> dict:
+    """Redis when a URL is set (redis://, rediss:// or unix://), for both caches. Without it, "default" is files in
+    DATA_DIR/cache, shared by every process on this machine (web workers, task workers: sign-in throttling, the
+    "already queued" marks, a Refresh's outcome), and "registry", the manifests and configs the registry client
+    keeps by digest, is each process's memory (what it holds never changes, so nothing needs sharing)."""
     url = env_str(name)
     if not url:
         return {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "registry-ui",
-            "TIMEOUT": None,
-            "OPTIONS": {"MAX_ENTRIES": 100_000},
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(DATA_DIR / "cache"),
+                "TIMEOUT": None,
+                "OPTIONS": {"MAX_ENTRIES": 10_000},
+            },
+            "registry": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "registry-ui",
+                "TIMEOUT": None,
+                "OPTIONS": {"MAX_ENTRIES": 20_000},
+            },
         }
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
         raise ImproperlyConfigured(f"{name} must be a redis://, rediss:// or unix:// URL.")
-    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "TIMEOUT": None}
+    redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "TIMEOUT": None}
+    return {"default": redis, "registry": {**redis, "KEY_PREFIX": "registry"}}
 
 
 # DATABASE_URL: PostgreSQL (or any URL dj-database-url reads) for more than one process; SQLite by default.
 DATABASES = {"default": database_from_url("DATABASE_URL")}
 
-# REDIS_URL: one cache shared by every process; without it each process keeps its own in memory.
-CACHES = {"default": cache_from_url("REDIS_URL")}
+# REDIS_URL: one cache shared by every process on every machine; without it, files shared by this machine's.
+CACHES = caches_from_url("REDIS_URL")
 
 # Background work runs on Django's Tasks framework, in two queues: "notifications" for the small index
 # updates the registry's notifications ask for (each a request or two), "default" for everything that may take

@@ -203,6 +203,9 @@ def dashboard_settings(settings, request, monkeypatch):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # This process's memory, not the files in DATA_DIR that parallel test processes would share.
+    memory = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "TIMEOUT": None}
+    settings.CACHES = {"default": {**memory, "LOCATION": "tests"}, "registry": {**memory, "LOCATION": "tests-registry"}}
     cache.clear()
     reset_client()
     yield

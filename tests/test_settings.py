@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import manage, process_environment
+
 
 def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DJANGO_", "SECRET_KEY"))}
@@ -86,14 +88,15 @@ def backends(tmp_path, **env) -> dict:
     return json.loads(result.stdout)
 
 
-def test_without_urls_it_is_sqlite_in_data_dir_and_a_cache_in_memory(tmp_path):
+def test_without_urls_it_is_sqlite_and_a_file_cache_in_data_dir(tmp_path):
     loaded = backends(tmp_path)
     assert (loaded["db"]["ENGINE"], loaded["db"]["NAME"]) == (
         "django.db.backends.sqlite3",
         str(tmp_path / "db.sqlite3"),
     )
     assert "journal_mode=WAL" in loaded["db"]["OPTIONS"]["init_command"]
-    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert loaded["cache"]["LOCATION"] == str(tmp_path / "cache")  # shared by every process on the machine
 
 
 def test_database_url_selects_postgresql_with_persistent_checked_connections(tmp_path):
@@ -142,3 +145,11 @@ def test_a_redis_url_without_a_redis_scheme_stops_without_showing_the_password(t
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and "REDIS_URL" in result.stderr
     assert PASSWORD not in result.stderr + result.stdout
+
+
+def test_web_processes_share_the_sign_in_throttle_without_redis(tmp_path):
+    """Several web processes serve by default: a password guesser must not get each process's allowance."""
+    env = process_environment(DATA_DIR=str(tmp_path))
+    request = "from django.test import RequestFactory; from accounts import throttle; r = RequestFactory().post('/')\n"
+    manage(env, "shell", "-c", request + "for _ in range(50): throttle.record_failed_login(r, 'bob')")
+    assert manage(env, "shell", "-v", "0", "-c", request + "print(throttle.login_blocked(r, 'bob'))").strip() == "True"

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from catalog import detail, freshness, queries, sync
 from catalog.models import Registry
-from catalog.pages import render_page, without_refresh
+from catalog.pages import not_modified, page_etag, render_page, without_refresh
 from registry.client import DeleteDisabled, ReadOnly, get_client
 from registry.explain import refusal
 
@@ -27,12 +27,15 @@ def repository_list(request):
         if warning:
             messages.warning(request, warning)
         return redirect(without_refresh(request))
+    etag = page_etag(request, registry, warning)
+    if unchanged := not_modified(request, etag):
+        return unchanged
     query = request.GET.get("q", "").strip()
     repositories = queries.repositories_with_counts(registry)
     matching = repositories.filter(name__icontains=query) if query else repositories
     page = Paginator(matching, REPOSITORIES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "total": registry.repositories.count(), "warning": warning}
-    return render_page(request, "catalog/repositories.html", context, {"repositories": "table"})
+    return render_page(request, "catalog/repositories.html", context, {"repositories": "table"}, etag=etag)
 
 
 @require_GET
@@ -43,6 +46,9 @@ def repository_detail(request, name):
         freshness.request_refresh(repository)
         return redirect(without_refresh(request))
     refreshing, refresh_error = freshness.refresh_state(repository)
+    etag = page_etag(request, repository.registry, refreshing, refresh_error, repository.synced_at)
+    if unchanged := not_modified(request, etag):
+        return unchanged
     sort = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "created"
     descending = request.GET.get("dir", "asc" if sort == "name" else "desc") == "desc"
     query = request.GET.get("q", "").strip()
@@ -62,7 +68,7 @@ def repository_detail(request, name):
         "warning": freshness.stale_warning(repository) if refresh_error else "",
         "delete_refusal": delete_refusal(repository.registry),
     }
-    return render_page(request, "catalog/repository.html", context, {"tags": "table"})
+    return render_page(request, "catalog/repository.html", context, {"tags": "table"}, etag=etag)
 
 
 def delete_refusal(registry: Registry) -> str:

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from catalog import storage, sync
-from catalog.pages import render_page
+from catalog.pages import not_modified, page_etag, render_page
 
 REPOSITORIES_PER_PAGE = 50
 TAGS_PER_PAGE = 50
@@ -60,19 +60,25 @@ def chart(usages: list[storage.RepositoryUsage]) -> dict | None:
 def storage_overview(request):
     """Bytes each repository uses, unique and shared, and the registry's total, from the index."""
     registry = sync.current_registry()
+    etag = page_etag(request, registry)
+    if unchanged := not_modified(request, etag):
+        return unchanged
     summary = storage.registry_storage(registry)
     page = Paginator(summary.repositories, REPOSITORIES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"registry": registry, "summary": summary, "page": page, "chart": chart(summary.repositories)}
-    return render_page(request, "catalog/storage.html", context, {"storage-table": "table"})
+    return render_page(request, "catalog/storage.html", context, {"storage-table": "table"}, etag=etag)
 
 
 @require_GET
 def storage_repository_detail(request, name):
     """One repository's tags with their size and what deleting each would free, the most first."""
     registry = sync.current_registry()
+    etag = page_etag(request, registry)
+    if unchanged := not_modified(request, etag):
+        return unchanged
     detail = storage.repository_storage(registry, name)
     if detail is None:
         raise Http404(_("The index has no repository named %(name)s.") % {"name": name})
     page = Paginator(detail.tags, TAGS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"registry": registry, "repository": name, "detail": detail, "page": page}
-    return render_page(request, "catalog/storage.html", context, {"storage-table": "table"})
+    return render_page(request, "catalog/storage.html", context, {"storage-table": "table"}, etag=etag)

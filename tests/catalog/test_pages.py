@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
+from accounts import roles
 from catalog import sync
 from catalog import tasks as catalog_tasks
 from catalog.models import Blob, Manifest, Registry, Repository, Tag
@@ -484,3 +485,55 @@ def test_an_unknown_repository_is_a_404_without_queuing_anything(client_for, own
 
     assert client_for().get(reverse("browser-repository", args=["team/none"])).status_code == 404
     assert task_backends["default"].results == []
+
+
+# --- Reloads: ETag and 304 ------------------------------------------------------------------------
+
+PAGES_WITH_ETAGS = [
+    "/repositories/",
+    f"/repositories/{BIG}/?sort=created&dir=desc&page=2",
+    "/search/?q=build-1",
+    "/storage/",
+    f"/storage/{BIG}/",
+]
+
+
+@pytest.fixture
+def same_minute(monkeypatch):
+    """ETags change every minute (pages say "3 minutes ago"): these tests stay inside one."""
+    monkeypatch.setattr("catalog.pages.time.time", lambda: 1_800_000_000.0)
+
+
+@pytest.mark.parametrize("path", PAGES_WITH_ETAGS)
+def test_a_reload_that_changed_nothing_is_a_304_without_rendering(
+    client_for, path, same_minute, django_assert_max_num_queries
+):
+    browser = client_for(roles.VIEWER)
+    first = browser.get(path)
+    assert first.status_code == 200 and first["ETag"]
+    assert "private" in first["Cache-Control"] and "no-cache" in first["Cache-Control"]
+    with django_assert_max_num_queries(5):  # session, user, registry, role (and repository): nothing rendered
+        again = browser.get(path, headers={"If-None-Match": first["ETag"]})
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == first["ETag"]
+
+
+def test_a_change_to_the_index_the_user_or_the_fragment_renders_the_page_again(client_for, same_minute, settings):
+    browser = client_for(roles.VIEWER)
+    path = f"/repositories/{BIG}/"
+    etag = browser.get(path)["ETag"]
+    assert browser.get(path, headers={"HX-Request": "true", "HX-Target": "tags"})["ETag"] != etag
+    assert browser.get(path + "?page=2")["ETag"] != etag
+    sync.index_changed(Registry.objects.get(url=settings.REGISTRY_URL))
+    changed = browser.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed["ETag"] != etag
+    assert client_for(roles.MAINTAINER).get(path, headers={"If-None-Match": changed["ETag"]}).status_code == 200
+
+
+def test_a_page_with_a_message_waiting_is_always_rendered(client_for, same_minute, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
+    browser = client_for(roles.VIEWER)
+    etag = browser.get("/repositories/")["ETag"]
+    browser.post(reverse("browser-sync"))  # "The index is being refreshed…", shown on the next page
+    shown = browser.get("/repositories/", headers={"If-None-Match": etag})
+    assert shown.status_code == 200 and "ETag" not in shown and "being refreshed" in shown.content.decode()
+    assert browser.get("/repositories/", headers={"If-None-Match": etag}).status_code == 304

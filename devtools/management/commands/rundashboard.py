@@ -21,7 +21,6 @@ from registry.htpasswd import add_user
 SERVICE_USER = "dashboard"
 SUPERVISE_SECONDS = 1  # how often the task worker and the scheduler are checked
 RESTART_PAUSE_SECONDS = 5  # a helper that keeps dying is started again at most this often
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'  # gunicorn's fields; %(M)s: milliseconds taken
 
 
 def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
@@ -35,12 +34,10 @@ def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30) 
     raise CommandError(f"The dashboard did not start serving on {url}; see the messages above.")
 
 
-def gunicorn(application: str, bind: str, threads: int) -> list[str]:
-    return [
-        *(sys.executable, "-m", "gunicorn", application, "--bind", bind),
-        *("--workers", "1", "--threads", str(threads), "--log-level", "warning"),
-        *("--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT),
-    ]
+def gunicorn(application: str, bind: str, *options: str) -> list[str]:
+    """The server's settings come from registry_ui/gunicorn_conf.py (WEB_CONCURRENCY, WEB_THREADS); `options` win."""
+    config = ("-c", "python:registry_ui.gunicorn_conf", "--log-level", "warning")
+    return [sys.executable, "-m", "gunicorn", *config, application, "--bind", bind, *options]
 
 
 def worker_command(manage: list[str], queue: str) -> list[str]:
@@ -120,18 +117,17 @@ class Command(BaseCommand):
             )
             env.update(env_changes)
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        server = subprocess.Popen(gunicorn("registry_ui.wsgi", bind, threads=8), env=env)
-
         helpers = {
             "task worker": worker_command(manage, "default"),
             "notifications worker": worker_command(manage, "notifications"),
             # Its own process and threads: however busy the pages are, the registry's posts are answered at once.
             "notifications listener": gunicorn(
-                "registry_ui.wsgi:notifications_listener", notifications_bind, threads=4
+                "registry_ui.wsgi:notifications_listener", notifications_bind, "--workers", "1", "--threads", "4"
             ),
         }
         if settings.REGISTRY_SYNC_INTERVAL > 0:  # the first reconcile is queued at once, then every interval
             helpers["scheduler"] = [*manage, "sync_registry", "--every", str(settings.REGISTRY_SYNC_INTERVAL)]
+        server = subprocess.Popen(gunicorn("registry_ui.wsgi", bind), env=env)
         running = {name: Helper(command, env) for name, command in helpers.items()}
         try:
             wait_until_serving(f"http://{bind}/health/", server)
