@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import roles
@@ -537,3 +539,28 @@ def test_a_page_with_a_message_waiting_is_always_rendered(client_for, same_minut
     shown = browser.get("/repositories/", headers={"If-None-Match": etag})
     assert shown.status_code == 200 and "ETag" not in shown and "being refreshed" in shown.content.decode()
     assert browser.get("/repositories/", headers={"If-None-Match": etag}).status_code == 304
+
+
+QUERY_PAGES = {
+    "repository list": "/repositories/",
+    "4-tag repository": "/repositories/shop/api/",
+    f"{BIG_TAG_COUNT}-tag repository by created": f"/repositories/{BIG}/?sort=created&dir=desc",
+    f"{BIG_TAG_COUNT}-tag repository, last page by size": f"/repositories/{BIG}/?sort=size&page={LAST_PAGE}",
+    "search": "/search/?q=build-1",
+    "storage": "/storage/",
+    "a repository's storage": f"/storage/{BIG}/",
+}
+
+
+def test_each_page_makes_a_few_queries_whatever_the_number_of_rows(client_for):
+    """No query per row: a 50-row page of a big repository costs what a small one's does."""
+    browser = client_for(roles.VIEWER)
+    counts = {}
+    for label, path in QUERY_PAGES.items():
+        with CaptureQueriesContext(connection) as queries:
+            assert browser.get(path).status_code == 200
+        counts[label] = len(queries)
+    print("queries per page:", counts)
+    big = [count for label, count in counts.items() if label.startswith(f"{BIG_TAG_COUNT}-tag")]
+    assert set(big) == {counts["4-tag repository"]}
+    assert max(counts.values()) <= 15, counts
