@@ -55,7 +55,9 @@ def revalidated(name: str) -> Repository:
     """The repository's index row, brought up to date as its state needs:
     - never indexed: its sync is queued, and the page says it is being indexed (a first sync of a
       10,000-tag repository reads 30,000 things: no request should wait for that);
-    - older than REGISTRY_CACHE_SECONDS: answered from the index at once while a task revalidates it.
+    - older than REGISTRY_CACHE_SECONDS: answered from the index at once while a task reads its tags list again
+      (one request: tags added and removed; a moved tag is told by its push's notification, and found by the
+      reconcile's sweep of HEADs without one).
     A repository the registry does not know is a 404."""
     registry = sync.current_registry()
     repository = registry.repositories.filter(name=name).first()
@@ -93,9 +95,11 @@ def refresh_state(repository: Repository) -> tuple[bool, str]:
 
 
 def queue_sync(registry: Registry, name: str, reason: str, seconds: float) -> None:
-    """Queue a sync of the repository unless one was queued for the same reason in the last `seconds`."""
+    """Queue a sync of the repository unless one was queued for the same reason in the last `seconds`. A stale
+    page's costs the registry its tags list (whether a tag moved is the reconcile's sweep to find); a first one
+    reads everything."""
     if cache.add(f"sync-queued:{reason}:{registry.url}:{name}", True, seconds):
-        tasks.sync_repository.enqueue(name)
+        (tasks.check_repository if reason == "stale" else tasks.sync_repository).enqueue(name)
 
 
 def stale_warning(repository: Repository) -> str:

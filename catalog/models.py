@@ -85,7 +85,10 @@ class ManifestChild(models.Model):
 class Repository(models.Model):
     registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="repositories")
     name = models.CharField(max_length=255)
+    # When its tags list was last read (tags added and removed followed): the page's "As of".
     synced_at = models.DateTimeField(null=True, blank=True)
+    # When every tag's digest was last asked about (a HEAD each: did it move?): full syncs and reconciles.
+    verified_at = models.DateTimeField(null=True, blank=True)
     half_deleted = models.JSONField(
         default=list, blank=True, help_text="Tags the registry lists that lead to no image (a delete cut off half way)."
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -51,6 +53,20 @@ def current_registry() -> Registry:
         url=settings.REGISTRY_URL, defaults={"name": settings.REGISTRY_PUBLIC_HOST or settings.REGISTRY_URL}
     )
     return registry
+
+
+class Budget:
+    """At most `rate` requests a second, across threads: each caller waits for its turn."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval, self.next = 1 / rate, time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            turn = self.next = max(self.next + self.interval, now)
+        time.sleep(max(0.0, turn - now))
 
 
 # --- Fetching (threads, no database) --------------------------------------------------------
@@ -180,14 +196,23 @@ def store(fetched: Fetched) -> Manifest:
 
 
 def sync_repository(
-    client: RegistryClient, registry: Registry, name: str, *, pushed_at=None, errors: list | None = None
+    client: RegistryClient,
+    registry: Registry,
+    name: str,
+    *,
+    pushed_at=None,
+    errors: list | None = None,
+    verify: bool = True,
+    budget: Budget | None = None,
 ) -> int:
     """Bring one repository's tags in step with the registry; returns how many manifests were fetched. Manifests
     the index holds with an error are fetched again; what still cannot be read is added to `errors`.
 
-    A tag the index has is asked about with a HEAD (has it moved?); a new one with a GET, whose manifest is kept for
-    storing: one request per tag, never a HEAD and a GET of the same manifest. Tags go in chunks of SYNC_CHUNK, so
-    that a 50,000-tag repository holds one chunk's manifests in memory at a time."""
+    A tag the index has is asked about with a HEAD (has it moved?) when `verify`; without it (a stale page's check,
+    with notifications telling of moves) it keeps its digest, and only the tags list is read. A new tag is read
+    with a GET, whose manifest is kept for storing: one request per tag, never a HEAD and a GET of the same
+    manifest. `budget` paces the HEADs (a reconcile's sweep). Tags go in chunks of SYNC_CHUNK, so that a
+    50,000-tag repository holds one chunk's manifests in memory at a time."""
     read_at = timezone.now()  # what notifications write to the index after this is newer than what is read here
     try:
         tags = client.tags(name)
@@ -195,8 +220,8 @@ def sync_repository(
         if Repository.objects.filter(registry=registry, name=name).delete()[0]:
             index_changed(registry)
         return 0
-    indexed = set(
-        Tag.objects.filter(repository__registry=registry, repository__name=name).values_list("name", flat=True)
+    indexed = dict(
+        Tag.objects.filter(repository__registry=registry, repository__name=name).values_list("name", "manifest__digest")
     )
     answers: dict[str, tuple[str | None, str]] = {}
     fetched = 0
@@ -205,7 +230,13 @@ def sync_repository(
         read: dict[str, ManifestData] = {}  # what the chunk's GETs brought, by digest
 
         def ask(tag: str, read=read) -> tuple[str | None, str]:
-            return resolve_for_sync(client, name, tag) if tag in indexed else first_read(client, name, tag, read)
+            if tag not in indexed:
+                return first_read(client, name, tag, read)
+            if not verify:
+                return indexed[tag], ""
+            if budget:
+                budget.wait()
+            return resolve_for_sync(client, name, tag)
 
         answers.update(zip(chunk, client.map(ask, list(chunk)), strict=True))
         wanted = {answers[tag][0] for tag in chunk if answers[tag][0]} - done
@@ -227,7 +258,7 @@ def sync_repository(
             errors.extend({"repository": name, "error": f"{tag}: {problem}"} for tag, problem in sorted(failed.items()))
     half_deleted = sorted(tag for tag, (digest, problem) in answers.items() if digest is None and not problem)
     digests = {tag: digest for tag, digest in resolved.items() if digest}
-    if save_tags(registry, name, digests, pushed_at, half_deleted, read_at=read_at) or fetched:
+    if save_tags(registry, name, digests, pushed_at, half_deleted, read_at=read_at, verified=verify) or fetched:
         index_changed(registry)
     return fetched
 
@@ -281,6 +312,7 @@ def save_tags(
     half_deleted: list[str] | None = None,
     *,
     read_at=None,
+    verified: bool = True,
 ) -> bool:
     """The repository's tags as read; whether anything changed. `half_deleted`: the tags its list names that answer
     404 (a delete cut off half way leaves such tags behind, and only the dashboard can show them). A tag written
@@ -318,7 +350,9 @@ def save_tags(
     Tag.objects.filter(pk__in=unchanged).update(last_seen=now)
     changed = bool(removed or new or moved or repository.half_deleted != (half_deleted or []))
     repository.synced_at, repository.half_deleted = now, half_deleted or []
-    repository.save(update_fields=["synced_at", "half_deleted"])
+    if verified:
+        repository.verified_at = now
+    repository.save(update_fields=["synced_at", "verified_at", "half_deleted"])
     return changed
 
 
@@ -361,10 +395,12 @@ def end_abandoned(registry: Registry) -> int:
 def walk(client: RegistryClient, registry: Registry, run: SyncRun) -> None:
     try:
         names = client.catalog()
-        registry.repositories.exclude(name__in=names).delete()
+        if registry.repositories.exclude(name__in=names).delete()[0]:
+            index_changed(registry)
         run.repositories_total = len(names)
+        budget = Budget(settings.REGISTRY_SWEEP_RATE) if settings.REGISTRY_SWEEP_RATE else None
         for name in names:
-            sync_one(client, registry, name, run)
+            sync_one(client, registry, name, run, budget)
             run.repositories_done += 1
             run.save(update_fields=["repositories_total", "repositories_done", "manifests_fetched", "errors"])
         prune_manifests()
@@ -380,9 +416,9 @@ def walk(client: RegistryClient, registry: Registry, run: SyncRun) -> None:
         run.save()
 
 
-def sync_one(client: RegistryClient, registry: Registry, name: str, run: SyncRun) -> None:
+def sync_one(client: RegistryClient, registry: Registry, name: str, run: SyncRun, budget: Budget | None = None) -> None:
     try:
-        run.manifests_fetched += sync_repository(client, registry, name, errors=run.errors)
+        run.manifests_fetched += sync_repository(client, registry, name, errors=run.errors, budget=budget)
     except UNREADABLE as exc:
         run.errors.append({"repository": name, "error": exc.message})
 

@@ -28,6 +28,13 @@ def sync_repository(name: str) -> int:
     return sync.sync_repository(get_client(), sync.current_registry(), name)
 
 
+@task
+def check_repository(name: str) -> int:
+    """A stale page's check: the tags list only (tags added and removed), one request when nothing was added.
+    Moved tags reach the index by the push's notification, or at the next reconcile."""
+    return sync.sync_repository(get_client(), sync.current_registry(), name, verify=False)
+
+
 def refresh_key(registry: Registry, name: str) -> str:
     return f"refresh:{registry.url}:{name}"
 

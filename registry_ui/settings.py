@@ -118,6 +118,8 @@ REGISTRY_TOKEN_REALMS = env_list("REGISTRY_TOKEN_REALMS")
 # How often the whole registry is reconciled with the index, in seconds (0: never; notifications and
 # page visits still keep what they touch fresh).
 REGISTRY_SYNC_INTERVAL = env_number("REGISTRY_SYNC_INTERVAL", 600)
+# Requests per second a reconcile's HEADs (has a tag moved?) may send; 0: as fast as 8 in flight allow.
+REGISTRY_SWEEP_RATE = env_number("REGISTRY_SWEEP_RATE", 0)
 # The registry's notifications.endpoints send `Authorization: Bearer <this>`; empty turns the endpoint off.
 REGISTRY_NOTIFICATIONS_SECRET = env_str("REGISTRY_NOTIFICATIONS_SECRET")
 # Events one notification request may carry (the registry sends them one by one); more is refused with 413.

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import roles
 from catalog import sync
@@ -288,10 +289,43 @@ def test_a_stale_repository_is_shown_from_the_index_while_a_task_revalidates_it(
         "default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}
     }  # queued, not run
     assert rows_of(client.get(url).text) == ["v1"]  # at once, from the index
-    assert [result.task.name for result in task_backends["default"].results] == ["sync_repository"]
+    assert [result.task.name for result in task_backends["default"].results] == ["check_repository"]
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
     cache.clear()
     assert sorted(rows_of(client.get(url).text)) == ["v1", "v2"]
+
+
+def test_a_stale_page_costs_the_registry_one_request_and_a_new_tag_its_own(client_for, own_client, monkeypatch):
+    """Seen: a stale visit to a 2,000-tag repository sent the tags list and a HEAD per tag, 2,001 requests, while
+    notifications were telling of every push. Now: the tags list, and for a tag added since, its manifest and
+    config; whether a tag moved is the reconcile's sweep to find (or its push's notification)."""
+    for n in range(20):
+        push_image(own_client, "team/app", f"v{n}", image(f"v{n}"))
+    client = client_for()
+    url = reverse("browser-repository", args=["team/app"])
+    client.get(url)  # indexed
+    sent = []
+    send = RegistryClient._send
+    monkeypatch.setattr(
+        RegistryClient,
+        "_send",
+        lambda c, method, url, *a, **k: sent.append((method, url)) or send(c, method, url, *a, **k),
+    )
+
+    def stale_visit() -> list[str]:
+        sent.clear()
+        cache.clear()  # the "already queued" mark
+        Repository.objects.filter(name="team/app").update(synced_at=timezone.now() - timedelta(hours=2))
+        assert client.get(url).status_code == 200
+        return [f"{method} {url.split('/v2/team/app/')[-1].split('/')[0]}" for method, url in sent]
+
+    assert stale_visit() == ["GET tags"]
+    push_image(own_client, "team/app", "v20", image("v20"))
+    assert stale_visit() == ["GET tags", "GET manifests", "GET blobs"]
+    assert "v20" in rows_of(client.get(url, {"sort": "name", "dir": "desc"}).text)
+    repository = Repository.objects.get(name="team/app")
+    assert repository.verified_at < repository.synced_at  # the page says when digests were last checked
+    assert "digests checked" in client.get(url).text
 
 
 def test_a_tag_deleted_in_the_registry_disappears(client_for, own_client, settings):

@@ -1,6 +1,7 @@
 """The sync engine against a real registry: what the index holds after adds, moves, deletes and re-pushes."""
 
 import shutil
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -281,3 +282,17 @@ def test_a_push_applied_while_a_sync_reads_is_not_undone_by_it(own):
         "team/app:1": client.resolve("team/app", "1"),
         "team/app:2": client.resolve("team/app", "2"),
     }
+
+
+def test_a_reconcile_paces_its_heads_to_the_sweep_rate(own, settings):
+    """REGISTRY_SWEEP_RATE spares a small registry: the HEADs of a reconcile go out no faster than it says."""
+    local, client, registry = own
+    for n in range(12):
+        push_image(client, "team/app", f"v{n}", image(f"v{n}"))
+    sync.reconcile(client, registry)  # the first index: GETs, unpaced
+    settings.REGISTRY_SWEEP_RATE = 40
+    counting = CountingClient(local.url, "svc", "pw")
+    began = time.monotonic()
+    sync.reconcile(counting, registry)
+    assert counting.sent["HEAD", "manifests"] == 12
+    assert time.monotonic() - began >= 12 / 40  # 12 HEADs at 40 a second, whatever 8 threads could do
