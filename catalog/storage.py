@@ -151,6 +151,9 @@ def load(registry: Registry) -> IndexedBlobs:
     return IndexedBlobs(blobs_by_tag, repositories, sizes)
 
 
+STORAGE_CACHE_SECONDS = 24 * 60 * 60  # a key outlives its index marker only this long
+
+
 @dataclass(frozen=True)
 class RegistryStorage:
     repositories: list[RepositoryUsage]  # largest first
@@ -160,7 +163,17 @@ class RegistryStorage:
 
 
 def registry_storage(registry: Registry) -> RegistryStorage:
-    """The Storage page: every repository's usage and the registry's total."""
+    """The Storage page: every repository's usage and the registry's total. Computed once per change of the index
+    (its marker is in the cache key) and kept in the cache shared by every process: reading every tag's blobs
+    takes seconds at 100,000 tags."""
+    key = f"storage:{registry.pk}:{registry.index_changed_at and registry.index_changed_at.isoformat()}"
+    if (cached := cache.get(key)) is None:
+        cached = compute_registry_storage(registry)
+        cache.set(key, cached, STORAGE_CACHE_SECONDS)
+    return cached
+
+
+def compute_registry_storage(registry: Registry) -> RegistryStorage:
     indexed = load(registry)
     by_repository = indexed.blobs_by_repository()
     total_bytes, total_blobs = distinct_total(by_repository.values(), indexed.sizes)

@@ -18,7 +18,7 @@ version: 0.1
 log:
   level: warn
   accesslog:
-    disabled: true
+    disabled: {no_access_log}
 storage:
   filesystem:
     rootdirectory: {data}
@@ -88,6 +88,7 @@ class LocalRegistry:
     readonly: bool = False
     notifications_url: str = ""  # where the registry posts its events, with `notifications_secret`
     notifications_secret: str = ""
+    access_log: bool = False  # a line per request in its log, as a web server's access log (benchmarks count them)
     process: subprocess.Popen | None = None
 
     @property
@@ -114,6 +115,7 @@ class LocalRegistry:
                 secret=secrets.token_hex(16),
                 delete=str(self.delete_enabled).lower(),
                 readonly=str(self.readonly).lower(),
+                no_access_log=str(not self.access_log).lower(),
                 notifications=NOTIFICATIONS_TEMPLATE.format(
                     url=self.notifications_url, secret=self.notifications_secret
                 )

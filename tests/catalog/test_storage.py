@@ -272,3 +272,14 @@ def test_the_storage_pages_need_a_login_and_only_answer_get(client, client_for, 
     response = client.get(url)
     assert response.status_code == 302 and response.url.startswith(reverse("login"))
     assert client_for().post(url).status_code == 405
+
+
+def test_the_storage_figures_are_computed_once_per_change_of_the_index(django_assert_num_queries):
+    registry = sync.current_registry()
+    storage.registry_storage(registry)
+    with django_assert_num_queries(0):  # from the cache: at 100,000 tags computing them takes seconds
+        storage.registry_storage(registry)
+    sync.index_changed(registry)
+    registry.refresh_from_db()
+    with django_assert_num_queries(4):  # the index read again: computed anew
+        storage.registry_storage(registry)
