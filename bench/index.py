@@ -596,7 +596,8 @@ class Bench:
                 env=env, cwd=ROOT, stdout=gunicorn_log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             self.processes["worker"] = subprocess.Popen(
-                [sys.executable, "manage.py", "db_worker", "--interval", "0.25", "--no-startup-delay"],
+                [sys.executable, "manage.py", "db_worker", "--queue-name", "*", "--interval", "0.25",
+                 "--no-startup-delay"],
                 env=env, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + 60
