@@ -85,6 +85,7 @@ def registry_config(port: int) -> str:
         secret=secrets.token_hex(16),
         delete="true",
         readonly="false",
+        no_access_log="true",
         notifications="",
     )
 
