@@ -228,10 +228,19 @@ def sync_repository(
     done: set[str] = set()  # digests stored by an earlier chunk
     for chunk in itertools.batched(tags, SYNC_CHUNK, strict=False):
         read: dict[str, ManifestData] = {}  # what the chunk's GETs brought, by digest
+        prepared: dict[str, Fetched] = {}  # a new tag's image, fetched by the thread that read the tag
+        lock = threading.Lock()
 
-        def ask(tag: str, read=read) -> tuple[str | None, str]:
+        def ask(tag: str, read=read, prepared=prepared, lock=lock) -> tuple[str | None, str]:
             if tag not in indexed:
-                return first_read(client, name, tag, read)
+                digest, problem = first_read(client, name, tag, read)
+                with lock:  # one thread per digest fetches its config (or an index's children), in the same pass
+                    mine = digest in read and digest not in prepared
+                    if mine:
+                        prepared[digest] = Fetched(digest=digest)
+                if mine:
+                    prepared[digest] = fetch(client, name, digest, read[digest])
+                return digest, problem
             if not verify:
                 return indexed[tag], ""
             if budget:
@@ -241,9 +250,11 @@ def sync_repository(
         answers.update(zip(chunk, client.map(ask, list(chunk)), strict=True))
         wanted = {answers[tag][0] for tag in chunk if answers[tag][0]} - done
         known = set(Manifest.objects.filter(digest__in=wanted, error="").values_list("digest", flat=True))
-        for item in client.map(
-            lambda digest, read=read: fetch(client, name, digest, read.get(digest)), sorted(wanted - known)
-        ):
+        missing = sorted(wanted - known - prepared.keys())  # moved tags' digests, unreadable manifests
+        for item in [
+            *(prepared[digest] for digest in sorted(wanted - known) if digest in prepared),
+            *client.map(lambda digest, read=read: fetch(client, name, digest, read.get(digest)), missing),
+        ]:
             store(item)
             fetched += 1
             if item.error and errors is not None:
