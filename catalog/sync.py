@@ -229,15 +229,15 @@ def sync_repository(
     for chunk in itertools.batched(tags, SYNC_CHUNK, strict=False):
         read: dict[str, ManifestData] = {}  # what the chunk's GETs brought, by digest
         prepared: dict[str, Fetched] = {}  # a new tag's image, fetched by the thread that read the tag
+        claimed: set[str] = set()  # digests a thread is fetching: one thread per digest
         lock = threading.Lock()
 
-        def ask(tag: str, read=read, prepared=prepared, lock=lock) -> tuple[str | None, str]:
+        def ask(tag: str, read=read, prepared=prepared, claimed=claimed, lock=lock) -> tuple[str | None, str]:
             if tag not in indexed:
                 digest, problem = first_read(client, name, tag, read)
-                with lock:  # one thread per digest fetches its config (or an index's children), in the same pass
-                    mine = digest in read and digest not in prepared
-                    if mine:
-                        prepared[digest] = Fetched(digest=digest)
+                with lock:  # its config (or an index's children) is fetched in the same pass
+                    mine = digest in read and digest not in claimed
+                    claimed.add(digest)
                 if mine:
                     prepared[digest] = fetch(client, name, digest, read[digest])
                 return digest, problem
