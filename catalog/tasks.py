@@ -5,6 +5,8 @@ same code runs in the database backend's worker, in RQ's, or immediately in test
 sync engine; nothing below it imports it (the freshness policy and the views queue work through it).
 """
 
+import time
+
 from django.core.cache import cache
 from django.tasks import task
 from django.utils.dateparse import parse_datetime
@@ -13,7 +15,12 @@ from catalog import sync
 from catalog.models import Registry, SyncRun
 from registry.client import RegistryError, get_client
 
-REFRESH_REMEMBERED_SECONDS = 600  # how long a Refresh's outcome is kept for its page
+REFRESH_REMEMBERED_SECONDS = 600
+TAG_LINK_PAUSES = (
+    0.1,
+    0.3,
+    1.0,
+)  # seconds between asks about a pushed tag that answers 404  # how long a Refresh's outcome is kept for its page
 
 
 @task
@@ -59,6 +66,11 @@ def apply_push(repository: str, tag: str, digest: str, timestamp: str = "") -> N
     client, registry = get_client(), sync.current_registry()
     try:
         current = sync.resolve_or_none(client, repository, tag)
+        for pause in TAG_LINK_PAUSES:  # the registry posts a push before it writes the tag: a 404 may be too early
+            if current is not None:
+                break
+            time.sleep(pause)
+            current = sync.resolve_or_none(client, repository, tag)
         if current is None:
             sync.forget_tag(registry, repository, tag)
             return
