@@ -189,13 +189,20 @@ def test_notifications_are_answered_while_every_page_thread_is_busy(run_dashboar
     endpoint = re.search(r"url: (\S+)", (tmp_path / "registry" / "config.yml").read_text()).group(1)
     secret = (tmp_path / "registry" / "notifications.secret").read_text()
     host, port = base.removeprefix("http://").split(":")
-    # A request whose headers never end holds a page thread until gunicorn's timeout: 20 hold them all.
-    held = [socket.create_connection((host, int(port))) for _ in range(20)]
+    # A request whose headers never end holds a page thread until gunicorn's timeout. Which process takes a
+    # connection is up to the kernel (and a process still starting takes none), so hold more until none is left.
+    held = []
     try:
-        for connection in held:
-            connection.sendall(b"GET /health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        with pytest.raises(requests.Timeout):  # the page server has no thread left
-            requests.get(f"{base}/health/", timeout=1)
+        for _ in range(20):
+            for _ in range(8):
+                held.append(socket.create_connection((host, int(port))))
+                held[-1].sendall(b"GET /health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            try:
+                requests.get(f"{base}/health/", timeout=1)
+            except requests.Timeout:
+                break  # the page server has no thread left
+        else:
+            pytest.fail(f"{len(held)} held requests left the page server answering")
         began = time.monotonic()
         answer = requests.post(
             endpoint,
