@@ -7,6 +7,8 @@ repositories come and go, and the sync engine (catalog/sync.py) keeps those in s
 from django.db import models
 from django.utils import timezone
 
+from catalog.natural import natural_key
+
 
 class Registry(models.Model):
     """A registry the dashboard indexes. Today there is one, from the environment."""
@@ -105,9 +107,20 @@ class Repository(models.Model):
         return self.name.rpartition("/")[0]
 
 
+class TagQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """As Tag.save() does, each tag's name key is set from its name (bulk_create never calls save())."""
+        objs = list(objs)
+        for tag in objs:
+            tag.name_key = natural_key(tag.name)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Tag(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
     name = models.CharField(max_length=128)
+    # The name's natural order (catalog/natural.py) as bytes, which both databases sort and index alike.
+    name_key = models.BinaryField(default=b"")
     manifest = models.ForeignKey(Manifest, on_delete=models.PROTECT, related_name="tags")
     first_seen = models.DateTimeField(default=timezone.now)
     pushed_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="When it last moved.")
@@ -115,7 +128,16 @@ class Tag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["repository", "name"], name="repository_tag")]
-        indexes = [models.Index(fields=["repository", "pushed_at"], name="tag_repository_pushed")]
+        indexes = [
+            models.Index(fields=["repository", "pushed_at"], name="tag_repository_pushed"),
+            models.Index(fields=["repository", "name_key"], name="tag_repository_name_key"),
+        ]
+
+    objects = TagQuerySet.as_manager()
+
+    def save(self, *args, **kwargs):
+        self.name_key = natural_key(self.name)
+        super().save(*args, **kwargs)
 
     def __str__(self):
         return f"{self.repository.name}:{self.name}"

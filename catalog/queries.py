@@ -11,22 +11,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q, QuerySet, TextField
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from catalog.models import Manifest, ManifestChild, Registry, Repository, Tag
+from catalog.natural import natural_key
 
 SIGNATURE_TAG_RE = re.compile(r"^sha256-([0-9a-f]{64})\.(sig|att|sbom)$")
 SIGNATURE_KINDS = ("sig", "att", "sbom")
 SORTS = {"name", "pushed", "created", "size"}
-SORT_FIELDS = {"pushed": "pushed_at", "created": "manifest__created", "size": "manifest__size"}
+SORT_FIELDS = {"name": "name_key", "pushed": "pushed_at", "created": "manifest__created", "size": "manifest__size"}
 SEARCH_LIMIT = 50  # results shown per kind
 TAGS_PER_RESULT = 10  # tags listed under one digest or label result
-
-
-def natural_key(text: str) -> list:
-    """Sort key that puts 1.9 before 1.10 (numbers compare as numbers)."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text) if part]
 
 
 def digest_prefix(query: str) -> str | None:
@@ -62,7 +58,8 @@ def siblings(tags: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 
 def plain_tags(repository: Repository) -> QuerySet[Tag]:
     """A repository's tags without its signature tags (those become badges of the image they sign)."""
-    return repository.tags.exclude(name__regex=SIGNATURE_TAG_RE.pattern)
+    # The prefix first: SQLite runs REGEXP as a Python call per row, LIKE in C (50,000 tags: 30 ms against 4).
+    return repository.tags.exclude(Q(name__startswith="sha256-") & Q(name__regex=SIGNATURE_TAG_RE.pattern))
 
 
 def filter_tags(tags: QuerySet[Tag], query: str) -> QuerySet[Tag]:
@@ -76,23 +73,20 @@ def filter_tags(tags: QuerySet[Tag], query: str) -> QuerySet[Tag]:
     return tags.filter(condition)
 
 
-def sort_tags(tags: QuerySet[Tag], sort: str, descending: bool) -> QuerySet[Tag] | list[int]:
-    """Sorted across all tags: a queryset, or for the name sort the tag ids in natural order (SQL has no
-    natural order; sorting 10,000 names in Python takes milliseconds). Undated images go last both ways."""
-    if sort == "name":
-        names = sorted(tags.values_list("name", "pk"), key=lambda row: natural_key(row[0]), reverse=descending)
-        return [pk for _, pk in names]
+def sort_tags(tags: QuerySet[Tag], sort: str, descending: bool) -> QuerySet[int]:
+    """The tag ids sorted across all tags (a page's rows are read by id afterwards: sorting 50,000 narrow rows,
+    not full ones). Names sort in natural order by their stored key; undated images go last both ways."""
     value = F(SORT_FIELDS[sort])
     order = value.desc(nulls_last=True) if descending else value.asc(nulls_last=True)
-    return tags.select_related("manifest").order_by(order, "-name" if descending else "name")
+    return tags.order_by(order, "-name" if descending else "name").values_list("pk", flat=True)
 
 
-def tag_rows(repository: Repository, rows: Iterable[Tag | int]) -> list[Tag]:
-    """One page of the tag table, each row with .shared_with (other tags on its digest) and .signatures."""
-    rows = list(rows)
-    if rows and isinstance(rows[0], int):
-        found = Tag.objects.select_related("manifest").in_bulk(rows)
-        rows = [found[pk] for pk in rows]
+def tag_rows(repository: Repository, ids: Iterable[int]) -> list[Tag]:
+    """One page of the tag table, in the order of `ids`, each row with .shared_with (other tags on its digest)
+    and .signatures."""
+    ids = list(ids)
+    found = Tag.objects.select_related("manifest").in_bulk(ids)
+    rows = [found[pk] for pk in ids if pk in found]
     pairs = plain_tags(repository).filter(manifest__in={row.manifest_id for row in rows})
     shared = siblings(pairs.values_list("name", "manifest__digest"))
     signed = signature_tag_names(row.manifest.digest for row in rows)
@@ -170,9 +164,10 @@ def search(registry: Registry, query: str) -> SearchResults:
     repositories = repositories_with_counts(registry).filter(name__icontains=query)
     by_name = tags.filter(name__icontains=query).select_related("repository", "manifest")
     # Manifests this registry's tags reach: tagged ones, and the platform images of tagged indexes.
+    # (EXISTS per candidate, not IN: the candidates are few, the registry's tags are 100,000.)
     reached = Manifest.objects.filter(
-        Q(pk__in=tags.values("manifest"))
-        | Q(pk__in=ManifestChild.objects.filter(index__in=tags.values("manifest")).values("child"))
+        Exists(tags.filter(manifest=OuterRef("pk")))
+        | Exists(ManifestChild.objects.filter(child=OuterRef("pk"), index__tags__repository__registry=registry))
     )
     prefix = digest_prefix(query)
     by_digest = reached.filter(digest__startswith=prefix).order_by("digest") if prefix else reached.none()
@@ -195,7 +190,8 @@ def label_matches(manifests: QuerySet[Manifest], query: str) -> Iterable[Manifes
     checked here); that text escapes quotes, backslashes and, on SQLite, non-ASCII characters, so a query
     with any of those is checked here alone."""
     needle = query.casefold()
-    candidates = manifests.exclude(labels={}).order_by("digest")
+    # In the order they were indexed: ordering by digest makes SQLite walk the digest index over every row.
+    candidates = manifests.exclude(labels={}).order_by("pk")
     if query.isascii() and query.isprintable() and '"' not in query and "\\" not in query:
         candidates = candidates.annotate(labels_text=Cast("labels", TextField())).filter(labels_text__icontains=query)
     found = 0

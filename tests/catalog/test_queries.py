@@ -1,5 +1,10 @@
 """The pure rules behind the tag table and search: ordering, digest prefixes, shared digests, signatures, sizes."""
 
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from catalog.queries import digest_prefix, natural_key, siblings, signature_kinds
 from catalog.storage import distinct_size
 from registry.client import Descriptor, Manifest
@@ -10,6 +15,24 @@ DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 def test_natural_order_compares_numbers_as_numbers():
     tags = ["v1.10.0", "v1.2.0", "latest", "v1.9.1", "v10", "v2"]
     assert sorted(tags, key=natural_key) == ["latest", "v1.2.0", "v1.9.1", "v1.10.0", "v2", "v10"]
+
+
+def readable_natural_key(text: str) -> list:
+    """The natural order spelled out: parts compared in turn, a number before text, numbers by value."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text) if part]
+
+
+# Tag names (and repository names): letters, digits, "_", ".", "-", "/", with long runs of digits and zeros.
+NAMES = st.text(alphabet=st.sampled_from("aAbZz_.-/0019"), max_size=12) | st.from_regex(
+    r"[a-z]{0,3}[0-9]{1,30}", fullmatch=True
+)
+
+
+@given(st.lists(NAMES, max_size=30))
+def test_the_stored_natural_key_sorts_as_the_natural_order(names):
+    """The key is bytes so the database sorts by it: its byte order must be the natural order."""
+    by_key = sorted(names, key=lambda name: (natural_key(name), name))
+    assert [readable_natural_key(name) for name in by_key] == sorted(readable_natural_key(name) for name in names)
 
 
 def test_a_digest_prefix_needs_four_hex_digits_with_or_without_sha256():
