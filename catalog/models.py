@@ -124,6 +124,7 @@ class Tag(models.Model):
     manifest = models.ForeignKey(Manifest, on_delete=models.PROTECT, related_name="tags")
     first_seen = models.DateTimeField(default=timezone.now)
     pushed_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="When it last moved.")
+    # When the index last wrote this tag (added or moved it): a sync leaves tags written after its reading began.
     last_seen = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -146,11 +147,12 @@ class Tag(models.Model):
 class SyncRun(models.Model):
     """One reconcile of the whole registry or of one repository, with its progress."""
 
-    FULL, REPOSITORY = "full", "repository"
+    # A full reconcile asks about every tag's digest; a lists reconcile reads the tags lists only.
+    FULL, LISTS, REPOSITORY = "full", "lists", "repository"
     RUNNING, DONE, FAILED = "running", "done", "failed"
 
     registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="sync_runs")
-    kind = models.CharField(max_length=20, choices=[(FULL, "full"), (REPOSITORY, "repository")])
+    kind = models.CharField(max_length=20, choices=[(FULL, "full"), (LISTS, "lists"), (REPOSITORY, "repository")])
     repository = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=20, default=RUNNING)
     started_at = models.DateTimeField(default=timezone.now)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from catalog.models import Manifest, ManifestChild, Registry, Repository, Tag
@@ -112,6 +112,18 @@ def index_relations(repository: Repository | None, tag: str, digest: str) -> tup
 
 
 # --- Repositories, from the index -----------------------------------------------------------
+
+
+def index_state(registry: Registry) -> dict:
+    """The index card: the latest reconcile, and since when every tag's digest has been checked (None while
+    a repository never was: the sweep that asks every tag comes after the tags lists)."""
+    unchecked = registry.repositories.filter(verified_at__isnull=True).exists()
+    oldest = registry.repositories.aggregate(oldest=Min("verified_at"))["oldest"]
+    return {
+        "registry": registry,
+        "run": registry.sync_runs.order_by("-started_at").first(),
+        "checked_since": None if unchecked else oldest,
+    }
 
 
 def repositories_with_counts(registry: Registry) -> QuerySet[Repository]:

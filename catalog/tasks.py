@@ -6,6 +6,7 @@ sync engine; nothing below it imports it (the freshness policy and the views que
 """
 
 import time
+from datetime import datetime
 
 from django.core.cache import cache
 from django.tasks import task
@@ -24,9 +25,9 @@ TAG_LINK_PAUSES = (
 
 
 @task
-def reconcile_registry() -> int:
-    """A full reconcile; returns the SyncRun's id."""
-    return sync.reconcile(get_client(), sync.current_registry()).pk
+def reconcile_registry(verify: bool = True) -> int:
+    """A reconcile (see sync.reconcile); returns the SyncRun's id."""
+    return sync.reconcile(get_client(), sync.current_registry(), verify=verify).pk
 
 
 @task
@@ -85,12 +86,16 @@ def apply_delete(repository: str, digest: str, tag: str = "") -> None:
     sync.record_delete(get_client(), sync.current_registry(), repository, digest, tag)
 
 
-def start_reconcile() -> bool:
-    """Queue a full reconcile unless one is running (a run whose worker stopped does not count, and is marked
-    failed); says whether one was queued."""
+def start_reconcile(*, verify: bool = True, not_since: datetime | None = None) -> bool:
+    """Queue a reconcile (full, or the tags lists only) unless one of its kind is running, or, with `not_since`,
+    began since then; says whether one was queued. A run whose worker stopped does not count, and is marked
+    failed."""
     registry = sync.current_registry()
     sync.end_abandoned(registry)
-    if registry.sync_runs.filter(kind=SyncRun.FULL, status=SyncRun.RUNNING).exists():
+    runs = registry.sync_runs.filter(kind=SyncRun.FULL if verify else SyncRun.LISTS)
+    if runs.filter(status=SyncRun.RUNNING).exists():
         return False
-    reconcile_registry.enqueue()
+    if not_since and runs.filter(started_at__gte=not_since).exists():
+        return False
+    reconcile_registry.enqueue(verify=verify)
     return True

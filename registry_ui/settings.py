@@ -115,10 +115,11 @@ REGISTRY_MAX_LIST_ENTRIES = int(env_number("REGISTRY_MAX_LIST_ENTRIES", 200_000,
 # Token services (Bearer realms) that may get credentials; empty: any over HTTPS, or one on the registry's host.
 REGISTRY_TOKEN_REALMS = env_list("REGISTRY_TOKEN_REALMS")
 
-# How often the whole registry is reconciled with the index, in seconds (0: never; notifications and
-# page visits still keep what they touch fresh).
+# How often every tags list is read (tags added and removed), and the least time between two starts of the sweep
+# that asks about every tag's digest, in seconds (0: neither; notifications and page visits still keep what they
+# touch fresh).
 REGISTRY_SYNC_INTERVAL = env_number("REGISTRY_SYNC_INTERVAL", 600)
-# Requests per second a reconcile's HEADs (has a tag moved?) may send; 0: as fast as 8 in flight allow.
+# Requests per second a full reconcile's HEADs (has a tag moved?) may send; 0: as fast as 8 in flight allow.
 REGISTRY_SWEEP_RATE = env_number("REGISTRY_SWEEP_RATE", 0)
 # The registry's notifications.endpoints send `Authorization: Bearer <this>`; empty turns the endpoint off.
 REGISTRY_NOTIFICATIONS_SECRET = env_str("REGISTRY_NOTIFICATIONS_SECRET")

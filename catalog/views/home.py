@@ -35,6 +35,6 @@ def home(request):
     context["empty_repositories"] = repositories.filter(tag_count=0, synced_at__isnull=False).count()
     context["unindexed_repositories"] = repositories.filter(synced_at__isnull=True).count()
     context["largest"] = repositories.filter(tag_count__gt=0).order_by("-tag_count", "name")[:5]
-    context["registry"], context["run"] = registry, registry.sync_runs.order_by("-started_at").first()
+    context.update(queries.index_state(registry))
     context["volume"] = storage.volume()
     return render(request, "catalog/home.html", context, status=status)

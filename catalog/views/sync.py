@@ -3,7 +3,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog import sync, tasks
+from catalog import queries, sync, tasks
 from catalog.pages import render_page
 
 
@@ -14,14 +14,12 @@ def sync_status(request):
 
 
 def render_status(request):
-    registry = sync.current_registry()
-    latest = registry.sync_runs.order_by("-started_at").first()
-    return render_page(request, "catalog/sync_status.html", {"registry": registry, "run": latest})
+    return render_page(request, "catalog/sync_status.html", queries.index_state(sync.current_registry()))
 
 
 @require_POST
 def sync_start(request):
-    """Queue a full reconcile (any signed-in user may: it only reads the registry)."""
+    """Queue a full reconcile, every tag's digest asked about (any signed-in user may: it only reads the registry)."""
     if tasks.start_reconcile():
         messages.success(request, _("The index is being refreshed from the registry."))
     else:

@@ -50,3 +50,29 @@ def test_a_reconcile_whose_worker_died_does_not_stop_the_scheduler_from_queuing_
     assert catalog_tasks.start_reconcile() is True
     killed.refresh_from_db()
     assert killed.status == SyncRun.FAILED
+
+
+@pytest.mark.django_db
+def test_the_scheduler_reads_the_lists_every_interval_and_starts_the_sweep_at_most_once_an_interval(settings):
+    """The tags lists never wait behind a sweep that is still asking about every tag."""
+    from django.tasks import default_task_backend
+
+    from catalog.management.commands.sync_registry import Command
+
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
+    registry = sync.current_registry()
+
+    def queued_after_a_tick() -> list[bool]:
+        default_task_backend.clear()
+        Command().tick(interval=600)
+        return [result.kwargs["verify"] for result in default_task_backend.results]
+
+    assert queued_after_a_tick() == [False, True]  # the lists, then the sweep
+    sweep = SyncRun.objects.create(registry=registry, kind=SyncRun.FULL, heartbeat_at=timezone.now())
+    assert queued_after_a_tick() == [False]  # the sweep is running: the lists still go
+    SyncRun.objects.filter(pk=sweep.pk).update(status=SyncRun.DONE, started_at=timezone.now() - timedelta(seconds=30))
+    assert queued_after_a_tick() == [False]  # it began within the interval
+    SyncRun.objects.filter(pk=sweep.pk).update(started_at=timezone.now() - timedelta(seconds=601))
+    assert queued_after_a_tick() == [False, True]
+    SyncRun.objects.create(registry=registry, kind=SyncRun.LISTS, heartbeat_at=timezone.now())
+    assert queued_after_a_tick() == [True]  # a lists reconcile still running is not started twice

@@ -296,3 +296,30 @@ def test_a_reconcile_paces_its_heads_to_the_sweep_rate(own, settings):
     sync.reconcile(counting, registry)
     assert counting.sent["HEAD", "manifests"] == 12
     assert time.monotonic() - began >= 12 / 40  # 12 HEADs at 40 a second, whatever 8 threads could do
+
+
+def test_a_lists_reconcile_reads_only_the_lists_and_follows_adds_and_removes(own, settings):
+    """What the scheduler runs every interval: a few requests however many tags, adds and removes followed.
+    Whether a tag moved is the full reconcile's question (the sweep), asked at its own pace."""
+    local, client, registry = own
+    first = push_image(client, "team/app", "1", image("one"))
+    push_image(client, "team/app", "2", image("two"))
+    push_image(client, "team/app", "stable", image("one"))
+    sync.reconcile(client, registry)
+    settings.REGISTRY_SWEEP_RATE = 1  # pacing is for the HEADs of the sweep only: the lists never wait for it
+    counting = CountingClient(local.url, "svc", "pw")
+    run = sync.reconcile(counting, registry, verify=False)
+    assert run.status == SyncRun.DONE and run.kind == SyncRun.LISTS
+    assert set(counting.sent) == {("GET", "_catalog"), ("GET", "tags/list")}  # one catalog page, one tags list
+
+    added = push_image(client, "team/app", "3", image("three"))
+    moved = push_image(client, "team/app", "stable", image("two"))  # no notification tells of it
+    client.delete_manifest("team/app", first.digest)  # takes "1" along
+    settings.REGISTRY_SWEEP_RATE = 0
+    sync.reconcile(client, registry, verify=False)
+    tags = indexed_tags(registry)
+    assert set(tags) == {"team/app:2", "team/app:3", "team/app:stable"}
+    assert tags["team/app:3"] == added.digest
+    assert tags["team/app:stable"] == first.digest  # not asked about yet
+    sync.reconcile(client, registry)
+    assert indexed_tags(registry)["team/app:stable"] == moved.digest

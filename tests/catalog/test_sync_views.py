@@ -25,7 +25,7 @@ def test_refresh_reconciles_the_registry_and_reports_it(client_for, immediate_ta
     assert run.status == SyncRun.DONE and run.repositories_done == run.repositories_total >= 7
     assert Tag.objects.filter(repository__name="big/many").count() == 1500
     status = client.get(reverse("browser-sync-status"))
-    assert "Everything was read from the registry" in status.text
+    assert "Tags lists read from the registry" in status.text and "digest checked since" in status.text
 
 
 def test_a_running_refresh_is_not_started_twice_and_is_polled(client_for, settings):

@@ -4,8 +4,10 @@ that are due and garbage_collection a scheduled collection, through catalog.sign
 
 import logging
 import time
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from catalog import sync, tasks
 from catalog.models import SyncRun
@@ -22,7 +24,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--repository", help="Sync this repository only.")
         parser.add_argument(
-            "--every", type=float, metavar="SECONDS", help="Keep running; queue a full reconcile this often."
+            "--every",
+            type=float,
+            metavar="SECONDS",
+            help="Keep running; read the tags lists this often, and ask about every tag's digest at most this often.",
         )
 
     def handle(self, *args, repository=None, every=None, **options):
@@ -56,15 +61,18 @@ class Command(BaseCommand):
             reconcile = time.monotonic() >= next_reconcile
             if reconcile:
                 next_reconcile = time.monotonic() + interval
-            self.tick(reconcile=reconcile)
+            self.tick(reconcile=reconcile, interval=interval)
             time.sleep(min(interval, WATCH_SECONDS))
 
-    def tick(self, reconcile: bool = True) -> None:
-        """Queue a reconcile, then let the other apps queue their periodic work. The scheduler must outlive a bad
-        tick (a database hiccup, a broken policy)."""
+    def tick(self, reconcile: bool = True, interval: float = 600) -> None:
+        """Queue a reconcile of the tags lists (tags added and removed), and the sweep (a full reconcile: has any
+        tag moved?) unless one runs or began within the interval, then let the other apps queue their periodic
+        work. The sweep, paced by REGISTRY_SWEEP_RATE, may take longer than an interval; the lists never wait for
+        it. The scheduler must outlive a bad tick (a database hiccup, a broken policy)."""
         if reconcile:
             try:
-                tasks.start_reconcile()
+                tasks.start_reconcile(verify=False)
+                tasks.start_reconcile(verify=True, not_since=timezone.now() - timedelta(seconds=interval))
             except Exception:
                 logger.exception("Queuing a reconcile failed")
         for receiver, outcome in scheduler_tick.send_robust(sender=self.__class__):
