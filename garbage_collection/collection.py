@@ -156,12 +156,12 @@ def carry_out(gc: GcRun, client: RegistryClient) -> None:
         if not gc.dry_run:
             exclusion.wait_for_deletes(gc.registry, log.note)
         gc.used_before = storage_bytes(log)
-        if not gc.dry_run and bridge.backend() == "docker":
+        if not gc.dry_run and bridge.can_restart():
             log.note(_("Switching the registry to read-only."))
             bridge.restart_registry(read_only=True)
             read_only = True
         if not gc.dry_run:
-            verify_read_only(client, gc.registry)  # with the local bridge, the registry's owner switched it
+            verify_read_only(client, gc.registry)  # else the registry's owner switched it
             log.note(_("Uploads are refused: collecting."))
         result = bridge.run_registry(command(gc.dry_run, gc.delete_untagged), on_line=log)
         record(gc, result, log)
@@ -239,7 +239,7 @@ def verify_read_only(client: RegistryClient, registry: Registry) -> None:
     existing = registry.repositories.order_by("name").values_list("name", flat=True).first()
     if not client.accepts_uploads(existing or ""):
         return
-    if bridge.backend() == "docker":
+    if bridge.can_restart():
         raise bridge.BridgeError(_("The registry still accepts uploads after the switch to read-only: not collecting."))
     raise bridge.BridgeError(
         _(

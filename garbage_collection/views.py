@@ -72,7 +72,7 @@ def gc_run_detail(request, run_id):
     context = {
         "run": run,
         "collectable": collectable(run),
-        "switches_read_only": settings.GC_BRIDGE == "docker",
+        "switches_read_only": bridge.can_restart(),
         "log_tail": "\n".join(lines[-LOG_LINES_SHOWN:]),
         "log_hidden": max(len(lines) - LOG_LINES_SHOWN, 0),
     }
@@ -101,6 +101,9 @@ def gc_collect(request, run_id):
     if not collectable(preview):
         messages.error(request, _("Run a new dry run first: this preview is not the latest, or is too old."))
         return redirect("browser-gc")
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, _("Nothing was started: tick the box that says what the collection will do."))
+        return redirect("browser-gc-run", preview.pk)
     return start_and_show(
         request, preview.registry, dry_run=False, preview=preview, delete_untagged=preview.delete_untagged
     )

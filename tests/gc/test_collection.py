@@ -87,7 +87,10 @@ def test_dry_run_preview_confirm_then_the_volume_shrinks_by_the_estimate(gc_regi
     page = browser.get(response.url).content.decode()
     assert "Collect now" in page and "blob eligible for deletion" in page
 
-    response = browser.post(reverse("browser-gc-collect", args=[preview.pk]))
+    assert "make the registry read-only" in page  # what the box to tick says will happen
+    unconfirmed = browser.post(reverse("browser-gc-collect", args=[preview.pk]), follow=True)
+    assert "Nothing was started" in unconfirmed.content.decode() and not GcRun.objects.filter(dry_run=False).exists()
+    response = browser.post(reverse("browser-gc-collect", args=[preview.pk]), {"confirm": "yes"})
     run = GcRun.objects.get(dry_run=False)
     assert run.status == GcRun.DONE, (run.error, run.log)
     assert "Uploads are refused" in run.log and "writable again" in run.log
@@ -327,3 +330,11 @@ def test_a_delete_job_whose_worker_died_does_not_hold_up_collection_and_is_ended
     assert cleanup_tasks.end_abandoned_jobs() == [stuck.pk]  # the scheduler's tick
     stuck.refresh_from_db()
     assert stuck.status == DeleteJob.FAILED and "Abandoned" in stuck.error
+
+
+def test_only_a_collection_that_ran_reports_what_it_freed_and_never_below_zero():
+    """A failed run's storage folder still changes (the registry's own files): seen as "Freed -16.0 KB"."""
+    failed = GcRun(dry_run=False, status=GcRun.FAILED, used_before=100_000, used_after=116_384)
+    grew = GcRun(dry_run=False, status=GcRun.DONE, used_before=100_000, used_after=104_096)
+    freed = GcRun(dry_run=False, status=GcRun.DONE, used_before=100_000, used_after=40_000)
+    assert (failed.bytes_freed, grew.bytes_freed, freed.bytes_freed) == (None, 0, 60_000)
