@@ -75,10 +75,16 @@ def filter_tags(tags: QuerySet[Tag], query: str) -> QuerySet[Tag]:
 
 def sort_tags(tags: QuerySet[Tag], sort: str, descending: bool) -> QuerySet[int]:
     """The tag ids sorted across all tags (a page's rows are read by id afterwards: sorting 50,000 narrow rows,
-    not full ones). Names sort in natural order by their stored key; undated images go last both ways."""
+    not full ones). Names sort in natural order by their stored key; undated images, and tags with no known push
+    time in the push sort, go last both ways."""
     value = F(SORT_FIELDS[sort])
-    order = value.desc(nulls_last=True) if descending else value.asc(nulls_last=True)
-    return tags.order_by(order, "-name" if descending else "name").values_list("pk", flat=True)
+    order = [
+        value.desc(nulls_last=True) if descending else value.asc(nulls_last=True),
+        "-name" if descending else "name",
+    ]
+    if sort == "pushed":  # tags with no known push time go last both ways, as undated images do
+        order.insert(0, "-pushed_known")
+    return tags.order_by(*order).values_list("pk", flat=True)
 
 
 def tag_rows(repository: Repository, ids: Iterable[int]) -> list[Tag]:

@@ -20,15 +20,15 @@ def select_tags(
     *,
     pattern=None,
     before: datetime | None = None,
-    by: str = "pushed",
+    by: str = "created",
     keep_newest: int | None = None,
 ) -> list[str]:
     """The plain tags meeting every criterion given: name matching `pattern` (a compiled pattern, found anywhere in
-    the name), pushed or created
-    (`by`) before `before`, and not among the `keep_newest` newest by the same time. An image whose creation
-    time is unknown counts as the oldest for "newest" and is never "older than" a date."""
-    rows = list(queries.plain_tags(repository).values_list("name", "pushed_at", "manifest__created"))
-    when = {name: pushed if by == "pushed" else created for name, pushed, created in rows}
+    the name), pushed or created (`by`) before `before`, and not among the `keep_newest` newest by the same time.
+    A tag with no known push time goes by its image's creation time (see unknown_push_times). An image whose
+    creation time is unknown counts as the oldest for "newest" and is never "older than" a date."""
+    rows = queries.plain_tags(repository).values_list("name", "pushed_at", "pushed_known", "manifest__created")
+    when = {name: pushed if by == "pushed" and known else created for name, pushed, known, created in rows}
     newest: set[str] = set()
     if keep_newest:
         dated = sorted((stamp, name) for name, stamp in when.items() if stamp is not None)
@@ -45,6 +45,11 @@ def select_tags(
         ),
         key=queries.natural_key,
     )
+
+
+def unknown_push_times(repository: Repository) -> int:
+    """How many of the repository's plain tags have no known push time (found before the dashboard watched)."""
+    return queries.plain_tags(repository).filter(pushed_known=False).count()
 
 
 class TagFilterForm(forms.Form):
@@ -67,8 +72,8 @@ class TagFilterForm(forms.Form):
     )
     by = forms.ChoiceField(
         label=gettext_lazy("By"),
-        choices=[("pushed", gettext_lazy("pushed")), ("created", gettext_lazy("created"))],
-        initial="pushed",
+        choices=[("created", gettext_lazy("created")), ("pushed", gettext_lazy("pushed"))],
+        initial="created",  # known for every image; push times only since the dashboard watched
     )
 
     def clean_pattern(self):

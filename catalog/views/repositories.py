@@ -64,6 +64,7 @@ def repository_detail(request, name):
         "sort": sort,
         "direction": "desc" if descending else "asc",
         "shared": any(row.shared_with for row in page.object_list),
+        "unknown_pushed": any(not row.pushed_known for row in page.object_list),
         "refreshing": refreshing,
         "warning": freshness.stale_warning(repository) if refresh_error else "",
         "delete_refusal": delete_refusal(repository.registry),

@@ -30,7 +30,7 @@ from catalog.pages import render_page
 from cleanup import plan, run, tasks
 from cleanup.models import AuditEntry, DeleteJob
 from cleanup.plan import Choice
-from cleanup.selection import TagFilterForm, selected_tags, selection_key
+from cleanup.selection import TagFilterForm, selected_tags, selection_key, unknown_push_times
 from registry.client import DIGEST_RE, DeleteDisabled, ReadOnly, get_client
 from registry.explain import refusal
 
@@ -66,6 +66,16 @@ def selection_update(request, name):
             len(found),
         )
         messages.info(request, text % {"count": len(found)})
+        dated = form.cleaned_data["before"] or form.cleaned_data["keep_newest"]
+        if dated and form.cleaned_data["by"] == "pushed" and (unknown := unknown_push_times(repository)):
+            text = ngettext(
+                "%(count)d tag has no known push time (found before the dashboard watched): its image's creation "
+                "time stood in for it.",
+                "%(count)d tags have no known push time (found before the dashboard watched): their images' "
+                "creation time stood in for it.",
+                unknown,
+            )
+            messages.warning(request, text % {"count": unknown})
     elif action == "clear":
         selection = set()
     request.session[selection_key(name)] = sorted(selection & set(repository.tags.values_list("name", flat=True)))

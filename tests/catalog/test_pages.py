@@ -598,3 +598,20 @@ def test_each_page_makes_a_few_queries_whatever_the_number_of_rows(client_for):
     big = [count for label, count in counts.items() if label.startswith(f"{BIG_TAG_COUNT}-tag")]
     assert set(big) == {counts["4-tag repository"]}
     assert max(counts.values()) <= 15, counts
+
+
+def test_tags_with_no_known_push_time_say_so_and_sort_last_by_pushed(client_for):
+    """Found at the first index, shop/api's tags were pushed before the dashboard watched."""
+    url = reverse("browser-repository", args=["shop/api"])
+    Tag.objects.filter(repository__name="shop/api").update(pushed_known=False)
+    Tag.objects.filter(repository__name="shop/api", name="1.2.0").update(pushed_known=True)
+    client = client_for()
+    html = client.get(url, {"sort": "pushed", "dir": "desc"}).text
+    assert html.count("unknown<sup>*</sup>") == 3 and "No push time is known for tags found before" in html
+    assert rows_of(html)[0] == "1.2.0"
+    assert rows_of(client.get(url, {"sort": "pushed", "dir": "asc"}).text)[0] == "1.2.0"
+
+
+def test_the_delete_filter_goes_by_created_time_unless_told_otherwise(client_for):
+    html = client_for(roles.MAINTAINER).get(reverse("browser-repository", args=["shop/api"])).text
+    assert re.search(r'<option value="created" selected>', html)

@@ -176,13 +176,16 @@ def test_bulk_selection_by_filter_then_one_confirmation(shop, client_for):
     client, registry, digests = shop
     browser = client_for(roles.MAINTAINER)
     url = reverse("browser-repository", args=["team/app"])
-    browser.post(
+    found = browser.post(
         reverse("browser-selection", args=["team/app"]),
         {"action": "filter", "keep_newest": "2", "by": "pushed", "next": url},
+        follow=True,
     )
-    # All tags have the same pushed time in the index: set them apart as a registry's pushes would be.
+    # Found at the first reading, no tag has a known push time: the page says what stood in for it.
+    assert "6 tags have no known push time" in found.content.decode()
+    # Set them apart as notifications of a registry's pushes would.
     for n, tag in enumerate(["t1", "t2", "t3", "t4", "t5", "same"]):
-        Tag.objects.filter(name=tag).update(pushed_at=timezone.now() - timedelta(days=10 - n))
+        Tag.objects.filter(name=tag).update(pushed_at=timezone.now() - timedelta(days=10 - n), pushed_known=True)
     browser.post(reverse("browser-selection", args=["team/app"]), {"action": "clear", "next": url})
     browser.post(
         reverse("browser-selection", args=["team/app"]),
