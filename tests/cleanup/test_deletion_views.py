@@ -402,3 +402,23 @@ def test_a_server_dying_while_queuing_a_new_delete_leaves_no_job(client_for, dyi
             reverse("browser-tag-delete", args=["team/app", "t3"]), {"digest": manifest.digest, "choice": "tag"}
         )
     assert not DeleteJob.objects.exists()
+
+
+def test_delete_old_tags_is_an_obvious_control_that_opens_the_filter(shop, client_for):
+    url = reverse("browser-repository", args=["team/app"])
+    browser = client_for(roles.MAINTAINER)
+    page = browser.get(url).content.decode()
+    assert 'href="?delete=old#select-by-filter">Delete old tags…</a>' in page
+    assert '<details class="card" id="select-by-filter">' in page  # closed until asked for
+    assert '<details class="card" id="select-by-filter" open>' in browser.get(url, {"delete": "old"}).content.decode()
+    assert "Delete old tags…" not in client_for(roles.VIEWER).get(url).content.decode()
+
+
+def test_a_finished_delete_leads_on_to_garbage_collection_with_what_it_would_free(shop, client_for):
+    _client, registry, digests = shop
+    job = job_for(registry, digests, DeleteJob.DONE, user="admin-user")
+    job.bytes_estimate, job.finished_at = 123_456, timezone.now()
+    job.save()
+    page = client_for(roles.ADMIN).get(reverse("browser-delete-job", args=[job.pk])).content.decode()
+    assert "About 120.6\xa0KB will be freed by the next garbage collection" in page
+    assert f'href="{reverse("browser-gc")}">Free it: garbage collection</a>' in page
