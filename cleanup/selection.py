@@ -71,6 +71,7 @@ class TagFilterForm(forms.Form):
         widget=forms.NumberInput(attrs={"placeholder": "10"}),
     )
     by = forms.ChoiceField(
+        required=False,
         label=gettext_lazy("By"),
         choices=[("created", gettext_lazy("created")), ("pushed", gettext_lazy("pushed"))],
         initial="created",  # known for every image; push times only since the dashboard watched
@@ -84,6 +85,8 @@ class TagFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if self.errors:  # a field's own error says it all: one message, next to that field
+            return data
         if not any(data.get(name) for name in ("pattern", "before", "keep_newest")):
             raise forms.ValidationError(_("Give at least one criterion: a name pattern, a date or a number to keep."))
         return data
@@ -92,12 +95,24 @@ class TagFilterForm(forms.Form):
         data = self.cleaned_data
         before = data["before"] and timezone.make_aware(datetime.combine(data["before"], time.min))
         return select_tags(
-            repository, pattern=data["pattern"], before=before, by=data["by"], keep_newest=data["keep_newest"]
+            repository,
+            pattern=data["pattern"],
+            before=before,
+            by=data["by"] or "created",
+            keep_newest=data["keep_newest"],
         )
 
 
 def selection_key(name: str) -> str:
     return f"delete-selection:{name}"
+
+
+def refused_filter_key(name: str) -> str:
+    """Where a refused filter's input waits for the page it goes back to (shown once, with its errors)."""
+    return f"delete-filter:{name}"
+
+
+FILTER_FIELDS = ("pattern", "before", "keep_newest", "by")
 
 
 def selected_tags(request, name: str) -> list[str]:

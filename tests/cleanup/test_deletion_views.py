@@ -1,6 +1,7 @@
 """The delete pages against a real registry: one tag, one image, a selection across pages, a repository;
 roles, CSRF and methods on every view that changes something; the audit rows each delete leaves."""
 
+import re
 import shutil
 from datetime import timedelta
 
@@ -211,14 +212,23 @@ def test_bulk_selection_by_filter_then_one_confirmation(shop, client_for):
     assert "delete-selection:team/app" not in browser.session
 
 
-def test_a_bad_filter_changes_nothing(shop, client_for):
+def test_a_bad_filter_changes_nothing_and_keeps_the_input_with_one_precise_error(shop, client_for):
+    """Seen: a bad regular expression collapsed the form, lost the input and added a second, wrong error."""
     browser = client_for(roles.MAINTAINER)
     response = browser.post(
-        reverse("browser-selection", args=["team/app"]), {"action": "filter", "pattern": "(["}, follow=True
+        reverse("browser-selection", args=["team/app"]),
+        {"action": "filter", "pattern": "([", "keep_newest": "3", "by": "pushed"},
+        follow=True,
     )
-    assert "Not a valid regular expression" in response.content.decode()
+    page = response.content.decode()
+    assert '<details class="card" id="select-by-filter" open>' in page
+    assert page.count("Not a valid regular expression") == 1 and "Give at least one criterion" not in page
+    assert 'value="(["' in page and 'value="3"' in page and '<option value="pushed" selected>' in page
+    assert re.search(r'name="pattern"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*name="pattern"', page)
+    again = browser.get(reverse("browser-repository", args=["team/app"])).content.decode()
+    assert "Not a valid regular expression" not in again  # shown once
     response = browser.post(reverse("browser-selection", args=["team/app"]), {"action": "filter"}, follow=True)
-    assert "Give at least one criterion" in response.content.decode()
+    assert response.content.decode().count("Give at least one criterion") == 1
     assert browser.session.get("delete-selection:team/app", []) == []
 
 
