@@ -71,6 +71,8 @@ def gc_run_detail(request, run_id):
     lines = run.log.splitlines()
     context = {
         "run": run,
+        "eligible": collection.eligible_blobs(run) if run.finished else [],
+        "eligible_shown": collection.ELIGIBLE_SHOWN,
         "collectable": collectable(run),
         "switches_read_only": bridge.can_restart(),
         "log_tail": "\n".join(lines[-LOG_LINES_SHOWN:]),
