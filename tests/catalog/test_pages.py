@@ -615,3 +615,11 @@ def test_tags_with_no_known_push_time_say_so_and_sort_last_by_pushed(client_for)
 def test_the_delete_filter_goes_by_created_time_unless_told_otherwise(client_for):
     html = client_for(roles.MAINTAINER).get(reverse("browser-repository", args=["shop/api"])).text
     assert re.search(r'<option value="created" selected>', html)
+
+
+def test_each_tag_row_offers_its_docker_pull_command_to_copy(client_for):
+    html = client_for().get(reverse("browser-repository", args=["shop/api"])).text
+    commands = re.findall(r'<code id="(pull-\d+)" hidden>docker pull ([^<]+)</code>', html)
+    assert sorted(command.rsplit(":", 1)[1] for _, command in commands) == ["1.0.0", "1.10.0", "1.2.0", "latest"]
+    for element_id, command in commands:
+        assert f'data-copy="{element_id}"' in html and command.split("/", 1)[1].startswith("shop/api:")
