@@ -8,10 +8,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from catalog import detail, freshness, queries, sync
-from catalog.models import Registry
+from catalog.models import Registry, Tag
 from catalog.pages import not_modified, page_etag, render_page, without_refresh
-from registry.client import DeleteDisabled, ReadOnly, get_client
-from registry.explain import refusal
+from registry.client import DeleteDisabled, ReadOnly, RegistryError, RegistryTimeout, RegistryUnreachable, get_client
+from registry.explain import explain, refusal
 
 REPOSITORIES_PER_PAGE = 50
 TAGS_PER_PAGE = 50
@@ -84,8 +84,11 @@ def delete_refusal(registry: Registry) -> str:
 @require_GET
 def tag_detail(request, name, tag):
     """One tag: its manifest, each platform's layers and config (live), its relations (from the index)."""
-    image = detail.image_detail(get_client(), name, tag)
     registry = sync.current_registry()
+    try:
+        image = detail.image_detail(get_client(), name, tag)
+    except (RegistryUnreachable, RegistryTimeout) as exc:
+        return indexed_tag(request, registry, name, tag, exc)
     # The index's word on this tag is stale when it points elsewhere than the registry does now.
     agrees = registry.repositories.filter(name=name, tags__name=tag, tags__manifest__digest=image.manifest.digest)
     if not agrees.exists():  # pushed or moved since the index last looked: record just this tag
@@ -94,3 +97,16 @@ def tag_detail(request, name, tag):
     shared_with, signatures = queries.index_relations(repository, tag, image.manifest.digest)
     context = {"repository": name, "detail": image, "shared_with": shared_with, "signatures": signatures}
     return render(request, "catalog/tag.html", context)
+
+
+def indexed_tag(request, registry: Registry, name: str, tag: str, failure: RegistryError):
+    """The tag page while the registry does not answer: the index's word on the tag, said as such; the error
+    page when the index does not have the tag either."""
+    row = Tag.objects.select_related("manifest", "repository").filter(
+        repository__registry=registry, repository__name=name, name=tag
+    )
+    if (indexed := row.first()) is None:
+        raise failure
+    title, _hint = explain(failure)
+    context = {"repository": indexed.repository, "tag": indexed, "error_title": title, "error_message": failure.message}
+    return render(request, "catalog/tag_indexed.html", context)
