@@ -72,6 +72,11 @@ class Usage:
     free_bytes: int  # available to the registry (df's "Available")
     storage_bytes: int
 
+    @property
+    def reserved_bytes(self) -> int:
+        """What is neither used nor available: kept by the file system (e.g. ext4's 5% for root)."""
+        return max(self.total_bytes - self.used_bytes - self.free_bytes, 0)
+
 
 class BridgeError(Exception):
     """A command could not be run or the registry could not be restarted; `message` says why, for a person."""

@@ -10,7 +10,15 @@ from django.views.decorators.http import require_GET
 from catalog import detail, freshness, queries, sync
 from catalog.models import Registry, Tag
 from catalog.pages import not_modified, page_etag, render_page, without_refresh
-from registry.client import DeleteDisabled, ReadOnly, RegistryError, RegistryTimeout, RegistryUnreachable, get_client
+from registry.client import (
+    DeleteDisabled,
+    NotFound,
+    ReadOnly,
+    RegistryError,
+    RegistryTimeout,
+    RegistryUnreachable,
+    get_client,
+)
 from registry.explain import explain, refusal
 
 REPOSITORIES_PER_PAGE = 50
@@ -89,6 +97,9 @@ def tag_detail(request, name, tag):
         image = detail.image_detail(get_client(), name, tag)
     except (RegistryUnreachable, RegistryTimeout) as exc:
         return indexed_tag(request, registry, name, tag, exc)
+    except NotFound:
+        sync.forget_tag(registry, name, tag)  # deleted behind the index's back: the index agrees now
+        return render(request, "catalog/tag_gone.html", {"repository": name, "tag": tag}, status=404)
     # The index's word on this tag is stale when it points elsewhere than the registry does now.
     agrees = registry.repositories.filter(name=name, tags__name=tag, tags__manifest__digest=image.manifest.digest)
     if not agrees.exists():  # pushed or moved since the index last looked: record just this tag

@@ -3,6 +3,7 @@ deletion in this session, and the form that selects tags by filter."""
 
 from django import template
 
+from cleanup.models import AuditEntry
 from cleanup.selection import TagFilterForm, refused_filter_key, selected_tags
 
 register = template.Library()
@@ -24,3 +25,13 @@ def tag_filter_form(context, repository) -> TagFilterForm:
     form = TagFilterForm(refused)
     form.is_valid()
     return form
+
+
+HISTORY_LOOKED_AT = 500  # the repository's latest audit entries searched for a tag's name
+
+
+@register.simple_tag
+def tag_history(repository: str, tag: str) -> list[AuditEntry]:
+    """{% tag_history repository tag as entries %}: the latest audit entries that name the tag (at most 5)."""
+    recent = AuditEntry.objects.filter(repository=repository)[:HISTORY_LOOKED_AT]
+    return [entry for entry in recent if tag in (entry.tags or [])][:5]

@@ -283,3 +283,17 @@ def test_the_storage_figures_are_computed_once_per_change_of_the_index(django_as
     registry.refresh_from_db()
     with django_assert_num_queries(4):  # the index read again: computed anew
         storage.registry_storage(registry)
+
+
+def test_the_disk_figures_say_what_is_reserved_by_the_file_system():
+    """Seen: "25.8 GB used, 75.7 GB free on a 252 GB disk" with nothing about the other 150 GB."""
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    from registry.bridge import Usage
+
+    usage = Usage(total_bytes=252 * 10**9, used_bytes=25.8 * 10**9, free_bytes=75.7 * 10**9, storage_bytes=10**9)
+    volume = SimpleNamespace(usage=usage, used_percent=10.2, warn_percent=80, warning=False)
+    html = render_to_string("catalog/includes/volume.html", {"volume": volume})
+    assert "The other 140.2\xa0GB are reserved by the file system" in html

@@ -122,6 +122,10 @@ def test_removing_one_tag_keeps_its_sibling_and_is_audited(shop, client_for):
     browser = client_for(roles.MAINTAINER)
     page = browser.get(reverse("browser-tag-delete", args=["team/app", "t1"])).content.decode()
     assert digests["t1"] in page and ">same<" in page  # the sibling is named
+    # The image stays: removing the tag is the safer choice, not painted as red as deleting the image.
+    assert '<button type="submit" class="btn btn-primary">Remove t1</button>' in page
+    alone = browser.get(reverse("browser-tag-delete", args=["team/app", "t2"])).content.decode()
+    assert '<button type="submit" class="btn btn-danger">Remove t2</button>' in alone  # its image goes with it
     response = browser.post(
         reverse("browser-tag-delete", args=["team/app", "t1"]),
         {"choice": "tag", "digest": digests["t1"]},
@@ -144,6 +148,12 @@ def test_removing_one_tag_keeps_its_sibling_and_is_audited(shop, client_for):
     )
     result = browser.get(response.url).content.decode()
     assert "tag removed" in result and "Finished" in result
+    # Its old address: a 404 in the app's frame, saying what became of it and where to go.
+    gone = browser.get(reverse("browser-tag", args=["team/app", "t1"]))
+    page = gone.content.decode()
+    assert gone.status_code == 404 and "<nav" in page  # the app's navigation, not a bare error page
+    assert f'href="{reverse("browser-repository", args=["team/app"])}"' in page
+    assert "maintainer-user" in page and 'href="/audit/?repository=team/app"' in page
 
 
 def test_deleting_the_image_takes_its_named_tags_only(shop, client_for):
