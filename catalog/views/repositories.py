@@ -3,6 +3,7 @@ says."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -54,7 +55,10 @@ def repository_detail(request, name):
         freshness.request_refresh(repository)
         return redirect(without_refresh(request))
     refreshing, refresh_error = freshness.refresh_state(repository)
-    etag = page_etag(request, repository.registry, refreshing, refresh_error, repository.synced_at)
+    marker, seen = queries.tags_marker(repository), request.GET.get("seen", "")
+    if request.htmx and seen == marker and not refreshing:
+        return HttpResponse(status=204)  # the open page's poll: nothing changed, nothing to swap
+    etag = page_etag(request, repository.registry, refreshing, refresh_error, repository.synced_at, marker)
     if unchanged := not_modified(request, etag):
         return unchanged
     sort = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "created"
@@ -73,6 +77,8 @@ def repository_detail(request, name):
         "direction": "desc" if descending else "asc",
         "shared": any(row.shared_with for row in page.object_list),
         "unknown_pushed": any(not row.pushed_known for row in page.object_list),
+        "marker": marker,
+        "fresh_since": queries.marker_time(seen) if seen else None,  # rows written since are highlighted
         "refreshing": refreshing,
         "warning": freshness.stale_warning(repository) if refresh_error else "",
         "delete_refusal": delete_refusal(repository.registry),

@@ -623,3 +623,28 @@ def test_each_tag_row_offers_its_docker_pull_command_to_copy(client_for):
     assert sorted(command.rsplit(":", 1)[1] for _, command in commands) == ["1.0.0", "1.10.0", "1.2.0", "latest"]
     for element_id, command in commands:
         assert f'data-copy="{element_id}"' in html and command.split("/", 1)[1].startswith("shop/api:")
+
+
+def test_an_open_repository_page_polls_and_shows_a_new_tag_highlighted(client_for):
+    """A tag pushed while the page is open appears without a reload: the page polls; nothing changed is a 204."""
+    client = client_for()
+    url = reverse("browser-repository", args=["shop/api"])
+    page = client.get(url, {"sort": "name"}).text
+    poll = re.search(r'<section class="card" id="tags" hx-get="([^"]+)" hx-trigger="every 2s"', page)[1].replace(
+        "&amp;", "&"
+    )
+    assert "sort=name" in poll and "seen=" in poll
+    htmx = {"HX-Request": "true", "HX-Target": "tags"}
+    assert client.get(url + poll, headers=htmx).status_code == 204
+
+    api = Repository.objects.get(name="shop/api")
+    Tag.objects.create(repository=api, name="1.11.0", manifest=api.tags.get(name="latest").manifest)
+    changed = client.get(url + poll, headers=htmx)
+    assert changed.status_code == 200
+    assert re.search(
+        r'<tr class="fresh">\s*(<td[^>]*>.*?</td>\s*)?<td>\s*<a href="[^"]+/-/1\.11\.0/"', changed.text, re.S
+    )
+    assert changed.text.count('class="fresh"') == 1  # only the new row
+    assert "<html" not in changed.text  # the tags section only
+    new_poll = re.search(r'id="tags" hx-get="([^"]+)"', changed.text)[1].replace("&amp;", "&")
+    assert client.get(url + new_poll, headers=htmx).status_code == 204
