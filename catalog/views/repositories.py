@@ -112,7 +112,16 @@ def tag_detail(request, name, tag):
         sync.record_push(get_client(), registry, name, tag, image.manifest.digest)
     repository = registry.repositories.filter(name=name).first()
     shared_with, signatures = queries.index_relations(repository, tag, image.manifest.digest)
-    context = {"repository": name, "detail": image, "shared_with": shared_with, "signatures": signatures}
+    # A multi-platform image shows one platform at a time, chosen by links (tabs) that need no JavaScript.
+    chosen = next((one for one in image.images if one.platform == request.GET.get("platform")), None)
+    shown = [chosen or image.images[0]] if len(image.images) > 1 else image.images
+    context = {
+        "repository": name,
+        "detail": image,
+        "shown_images": shown,
+        "shared_with": shared_with,
+        "signatures": signatures,
+    }
     return render(request, "catalog/tag.html", context)
 
 

@@ -413,10 +413,20 @@ def test_tag_page_shows_manifest_config_layers_and_pull_commands(client_for, reg
     assert re.findall(r"/-/([^/]+)/", also) == ["latest"]
 
 
-def test_tag_page_of_an_oci_index_has_a_section_per_platform(client_for, registry_fixtures):
-    html = client_for().get(reverse("browser-tag", args=["tools/multi", "2.0"])).text
+def test_tag_page_of_an_oci_index_shows_one_platform_at_a_time_as_tabs(client_for, registry_fixtures):
+    """Seen: every platform's details stacked into a 4,000 px page."""
+    url = reverse("browser-tag", args=["tools/multi", "2.0"])
+    html = client_for().get(url).text
     assert registry_fixtures.multi_digest in html
-    assert "<h2>linux/amd64</h2>" in html and "<h2>linux/arm64/v8</h2>" in html
+    tabs = re.search(r'<nav class="tabs" aria-label="Platforms">(.*?)</nav>', html, re.S)[1]
+    assert re.findall(r'href="\?platform=([^"#]+)#platform"', tabs) == ["linux/amd64", "linux/arm64/v8"]
+    assert "<h2>linux/amd64</h2>" in html and "<h2>linux/arm64/v8</h2>" not in html  # the first, alone
+    assert 'aria-current="page">linux/amd64</a>' in tabs
+    arm = client_for().get(url, {"platform": "linux/arm64/v8"}).text
+    assert "<h2>linux/arm64/v8</h2>" in arm and "<h2>linux/amd64</h2>" not in arm
+    pull = re.search(r'aria-label="Pull linux/arm64/v8 by digest"', arm)
+    assert pull and re.search(r'value="docker pull [^"]+/tools/multi@sha256:[0-9a-f]{64}"', arm)
+    assert "<h2>linux/amd64</h2>" in client_for().get(url, {"platform": "<b>nope</b>"}).text  # unknown: the first
     assert "2 attestations" in html
     assert "unknown/unknown" not in html
     assert '<span class="badge badge-purple">sig</span>' in html
@@ -425,7 +435,7 @@ def test_tag_page_of_an_oci_index_has_a_section_per_platform(client_for, registr
 def test_tag_page_of_a_docker_manifest_list(client_for, registry_fixtures):
     html = client_for().get(reverse("browser-tag", args=["tools/legacy-list", "1"])).text
     assert "application/vnd.docker.distribution.manifest.list.v2+json" in html
-    assert "<h2>linux/amd64</h2>" in html and "<h2>linux/arm/v7</h2>" in html
+    assert "<h2>linux/amd64</h2>" in html and 'href="?platform=linux/arm/v7#platform"' in html
 
 
 def test_tag_page_of_an_oci_image_manifest(client_for, registry_fixtures):
