@@ -31,6 +31,7 @@ def gc_overview(request):
     runs = Paginator(registry.gc_runs.order_by("-created_at"), RUNS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "volume": storage.volume(),
+        "stored_bytes": storage.registry_storage(registry).total_bytes,  # cached per change of the index
         "runs": runs,
         "active": exclusion.active(registry),
         "bridge": settings.GC_BRIDGE,

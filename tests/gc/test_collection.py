@@ -110,6 +110,7 @@ def test_dry_run_preview_confirm_then_the_volume_shrinks_by_the_estimate(gc_regi
     pulls(client, "team/app", "after")
     history = browser.get(reverse("browser-gc")).content.decode()
     assert history.count(reverse("browser-gc-run", args=[run.pk])) == 1
+    assert "“Total stored” (" in history and "counts only the layers and configs of tagged images" in history
 
 
 def test_an_empty_registry_has_nothing_to_collect(gc_registry, client_for):
