@@ -124,6 +124,10 @@ class Tag(models.Model):
     manifest = models.ForeignKey(Manifest, on_delete=models.PROTECT, related_name="tags")
     first_seen = models.DateTimeField(default=timezone.now)
     pushed_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="When it last moved.")
+    # The registry records no push times: one is known when a notification told of the push, or when the tag
+    # appeared or moved between two readings. Tags found at a repository's first reading were pushed before the
+    # dashboard watched: their pushed_at is only when it first saw them.
+    pushed_known = models.BooleanField(default=True)
     # When the index last wrote this tag (added or moved it): a sync leaves tags written after its reading began.
     last_seen = models.DateTimeField(default=timezone.now)
 

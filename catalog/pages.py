@@ -20,6 +20,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import parse_etags
 
 from accounts import roles
+from registry import reachability
 
 
 def code_version() -> str:
@@ -53,6 +54,7 @@ def page_etag(request, registry, *parts) -> str:
         csrf_secret(request),
         sorted(request.session.items()),  # e.g. the tags selected for deletion
         int(time.time() // 60),
+        reachability.down_since(),  # the banner
         *parts,
     ]
     return f'"{hashlib.sha256(repr(material).encode()).hexdigest()[:32]}"'

@@ -10,8 +10,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, TextField
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from catalog.models import Manifest, ManifestChild, Registry, Repository, Tag
@@ -75,10 +76,30 @@ def filter_tags(tags: QuerySet[Tag], query: str) -> QuerySet[Tag]:
 
 def sort_tags(tags: QuerySet[Tag], sort: str, descending: bool) -> QuerySet[int]:
     """The tag ids sorted across all tags (a page's rows are read by id afterwards: sorting 50,000 narrow rows,
-    not full ones). Names sort in natural order by their stored key; undated images go last both ways."""
+    not full ones). Names sort in natural order by their stored key; undated images, and tags with no known push
+    time in the push sort, go last both ways."""
     value = F(SORT_FIELDS[sort])
-    order = value.desc(nulls_last=True) if descending else value.asc(nulls_last=True)
-    return tags.order_by(order, "-name" if descending else "name").values_list("pk", flat=True)
+    order = [
+        value.desc(nulls_last=True) if descending else value.asc(nulls_last=True),
+        "-name" if descending else "name",
+    ]
+    if sort == "pushed":  # tags with no known push time go last both ways, as undated images do
+        order.insert(0, "-pushed_known")
+    return tags.order_by(*order).values_list("pk", flat=True)
+
+
+def tags_marker(repository: Repository) -> str:
+    """Changes whenever a tag of the repository is added, moved or removed: what an open page polls for."""
+    found = repository.tags.aggregate(count=Count("id"), last=Max("last_seen"))
+    return f"{found['count']}-{found['last'].timestamp() if found['last'] else 0:.6f}"
+
+
+def marker_time(marker: str) -> datetime | None:
+    """The time in a marker an open page sent back (None for anything else: it comes from the browser)."""
+    try:
+        return datetime.fromtimestamp(float(marker.partition("-")[2]), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def tag_rows(repository: Repository, ids: Iterable[int]) -> list[Tag]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 from django.conf import settings
@@ -89,20 +89,89 @@ class TagUsage:
     name: str
     size: int  # every blob the tag reaches, each counted once
     frees: int  # the part no other tag in any repository reaches
+    # Tags on the same image free nothing alone: the others (in this repository; and how many elsewhere), and
+    # what deleting every one of them would free.
+    same_image: tuple[str, ...] = ()
+    same_image_elsewhere: int = 0
+    frees_together: int = 0
 
 
 def tag_usage(
     blobs_by_tag: Mapping[tuple[str, str], Set[int]], sizes: Mapping[int, int], repository: str
 ) -> list[TagUsage]:
     """Size and "frees if deleted" of one repository's tags, judged against every tag of the registry
-    (keys are (repository, tag)); the ones that free most first."""
+    (keys are (repository, tag)); the ones that free most first. Tags on one image share one blob set (the same
+    object: see load), which is how "the same image" is told here."""
     once = used_once(blobs_by_tag.values())  # the same rule as exclusive_sizes, for one repository's tags
-    rows = [
-        TagUsage(tag, total_size(blobs, sizes), total_size(blobs & once, sizes))
-        for (name, tag), blobs in blobs_by_tag.items()
-        if name == repository
-    ]
+    by_image: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    images: dict[int, Set[int]] = {}
+    for key, blobs in blobs_by_tag.items():
+        if blobs:  # (an image with no readable blob has an empty set, which is one object for all of them)
+            by_image[id(blobs)].append(key)
+            images[id(blobs)] = blobs
+    images_using = Counter(blob for blobs in images.values() for blob in blobs)
+    rows = []
+    for (name, tag), blobs in blobs_by_tag.items():
+        if name != repository:
+            continue
+        others = [key for key in by_image.get(id(blobs), []) if key != (name, tag)]
+        together = total_size({blob for blob in blobs if images_using[blob] == 1}, sizes) if others else 0
+        rows.append(
+            TagUsage(
+                tag,
+                total_size(blobs, sizes),
+                total_size(blobs & once, sizes),
+                tuple(sorted((other for repo, other in others if repo == name), key=natural_key)),
+                sum(1 for repo, _ in others if repo != name),
+                together,
+            )
+        )
     return sorted(rows, key=lambda row: (-row.frees, -row.size, natural_key(row.name)))
+
+
+@dataclass(frozen=True)
+class LayerUsage:
+    """One of the largest blobs: who uses it."""
+
+    digest: str
+    media_type: str
+    size: int
+    repositories: tuple[str, ...]  # in natural order
+    tag_count: int
+
+
+LARGEST_LAYERS = 10
+
+
+def largest_layers(
+    blobs_by_tag: Mapping[tuple[str, str], Set[int]],
+    sizes: Mapping[int, int],
+    repository: str | None = None,
+    limit: int = LARGEST_LAYERS,
+) -> list[tuple[int, tuple[str, ...], int]]:
+    """The `limit` largest blobs the tags use (of one repository, or of all), each with every repository and the
+    number of tags (registry-wide) that use it: (blob id, repositories, tags), largest first."""
+    used = {blob for (name, _), blobs in blobs_by_tag.items() if repository in (None, name) for blob in blobs}
+    top = sorted(used, key=lambda blob: (-sizes[blob], blob))[:limit]
+    wanted = set(top)
+    repositories: defaultdict[int, set[str]] = defaultdict(set)
+    tags: Counter[int] = Counter()
+    for (name, _), blobs in blobs_by_tag.items():
+        for blob in blobs & wanted:
+            repositories[blob].add(name)
+            tags[blob] += 1
+    return [(blob, tuple(sorted(repositories[blob], key=natural_key)), tags[blob]) for blob in top]
+
+
+def layer_usages(rows: list[tuple[int, tuple[str, ...], int]], sizes: Mapping[int, int]) -> list[LayerUsage]:
+    """largest_layers' rows with each blob's digest and media type (one query)."""
+    found = {
+        pk: (digest, media_type)
+        for pk, digest, media_type in Blob.objects.filter(pk__in=[r[0] for r in rows]).values_list(
+            "pk", "digest", "media_type"
+        )
+    }
+    return [LayerUsage(*found[blob], sizes[blob], names, count) for blob, names, count in rows if blob in found]
 
 
 # --- Loading from the index -----------------------------------------------------------------
@@ -160,13 +229,14 @@ class RegistryStorage:
     total_bytes: int
     total_blobs: int
     tag_count: int
+    layers: list[LayerUsage] = field(default_factory=list)  # the largest, registry-wide
 
 
 def registry_storage(registry: Registry) -> RegistryStorage:
     """The Storage page: every repository's usage and the registry's total. Computed once per change of the index
     (its marker is in the cache key) and kept in the cache shared by every process: reading every tag's blobs
     takes seconds at 100,000 tags."""
-    key = f"storage:{registry.pk}:{registry.index_changed_at and registry.index_changed_at.isoformat()}"
+    key = f"storage-v2:{registry.pk}:{registry.index_changed_at and registry.index_changed_at.isoformat()}"
     if (cached := cache.get(key)) is None:
         cached = compute_registry_storage(registry)
         cache.set(key, cached, STORAGE_CACHE_SECONDS)
@@ -182,6 +252,7 @@ def compute_registry_storage(registry: Registry) -> RegistryStorage:
         total_bytes=total_bytes,
         total_blobs=total_blobs,
         tag_count=len(indexed.blobs_by_tag),
+        layers=layer_usages(largest_layers(indexed.blobs_by_tag, indexed.sizes), indexed.sizes),
     )
 
 
@@ -189,6 +260,7 @@ def compute_registry_storage(registry: Registry) -> RegistryStorage:
 class RepositoryStorage:
     usage: RepositoryUsage
     tags: list[TagUsage]  # the ones that free most first
+    layers: list[LayerUsage]  # its largest
 
 
 def repository_storage(registry: Registry, name: str) -> RepositoryStorage | None:
@@ -199,7 +271,8 @@ def repository_storage(registry: Registry, name: str) -> RepositoryStorage | Non
         return None
     usages = repository_usage(indexed.blobs_by_repository(), indexed.sizes, indexed.tag_counts())
     usage = next(usage for usage in usages if usage.name == name)
-    return RepositoryStorage(usage, tag_usage(indexed.blobs_by_tag, indexed.sizes, name))
+    layers = layer_usages(largest_layers(indexed.blobs_by_tag, indexed.sizes, name), indexed.sizes)
+    return RepositoryStorage(usage, tag_usage(indexed.blobs_by_tag, indexed.sizes, name), layers)
 
 
 # --- The registry's disk --------------------------------------------------------------------

@@ -332,6 +332,7 @@ def save_tags(
     now = timezone.now()
     read_at = read_at or now
     repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
+    first_reading = repository.synced_at is None  # its tags were pushed before the dashboard watched
     manifest_ids = dict(Manifest.objects.filter(digest__in=set(digests.values())).values_list("digest", "id"))
     # Tuples, not model instances: a 50,000-tag repository's rows would take tens of MB as instances.
     existing = {row[0]: row[1:] for row in repository.tags.values_list("name", "pk", "manifest_id", "last_seen")}
@@ -347,15 +348,24 @@ def save_tags(
                     manifest_id=manifest_ids[digest],
                     first_seen=now,
                     pushed_at=pushed_at or now,
+                    pushed_known=bool(pushed_at) or not first_reading,
                     last_seen=now,
                 )
             )
             continue
         pk, manifest_id, last_seen = existing[tag]
         if last_seen < read_at and manifest_id != manifest_ids[digest]:
-            moved.append(Tag(pk=pk, manifest_id=manifest_ids[digest], pushed_at=pushed_at or now, last_seen=now))
+            moved.append(
+                Tag(
+                    pk=pk,
+                    manifest_id=manifest_ids[digest],
+                    pushed_at=pushed_at or now,
+                    pushed_known=True,
+                    last_seen=now,
+                )
+            )
     Tag.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)  # a conflict: a push's, written meanwhile
-    Tag.objects.bulk_update(moved, ["manifest", "pushed_at", "last_seen"], batch_size=500)
+    Tag.objects.bulk_update(moved, ["manifest", "pushed_at", "pushed_known", "last_seen"], batch_size=500)
     changed = bool(removed or new or moved or repository.half_deleted != (half_deleted or []))
     repository.synced_at, repository.half_deleted = now, half_deleted or []
     if verified:
@@ -465,14 +475,20 @@ def record_push(client: RegistryClient, registry: Registry, repository: str, tag
         row, created = Tag.objects.get_or_create(
             repository=repo,
             name=tag,
-            defaults={"manifest": manifest, "first_seen": now, "pushed_at": when, "last_seen": now},
+            defaults={
+                "manifest": manifest,
+                "first_seen": now,
+                "pushed_at": when,
+                "pushed_known": True,
+                "last_seen": now,
+            },
         )
         moved = not created and row.manifest_id != manifest.pk
-        if moved:
-            row.manifest, row.pushed_at = manifest, when
+        if moved or not row.pushed_known:  # a push of the same image still tells when it was pushed
+            row.manifest, row.pushed_at, row.pushed_known = manifest, when, True
         if not created:
             row.last_seen = now  # newer than what a sync that began before this push read (see save_tags)
-            row.save(update_fields=["manifest", "pushed_at", "last_seen"])
+            row.save(update_fields=["manifest", "pushed_at", "pushed_known", "last_seen"])
         if created or moved:
             index_changed(registry)
 

@@ -32,10 +32,10 @@ class RetentionPolicyForm(forms.ModelForm):
     newest_by = forms.ChoiceField(
         label=_("Newest by"),
         choices=[
-            (RetentionPolicy.PUSHED, _("push time")),
             (RetentionPolicy.CREATED, _("created time (images without one count as oldest)")),
+            (RetentionPolicy.PUSHED, _("push time (known since the dashboard watched; else created time)")),
         ],
-        initial=RetentionPolicy.PUSHED,
+        initial=RetentionPolicy.CREATED,
     )
     keep_days = forms.IntegerField(
         label=_("Keep images pushed within (days)"),

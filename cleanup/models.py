@@ -117,7 +117,7 @@ class RetentionPolicy(models.Model):
     registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="retention_policies")
     repositories = models.CharField(max_length=255, help_text="Shell pattern, e.g. shop/* or *.")
     keep_newest = models.PositiveIntegerField(null=True, blank=True)
-    newest_by = models.CharField(max_length=10, default=PUSHED, choices=[(PUSHED, "pushed"), (CREATED, "created")])
+    newest_by = models.CharField(max_length=10, default=CREATED, choices=[(PUSHED, "pushed"), (CREATED, "created")])
     keep_days = models.PositiveIntegerField(null=True, blank=True)
     keep_regex = models.CharField(max_length=500, blank=True)
     protect_regex = models.CharField(max_length=500, blank=True)

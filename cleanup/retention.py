@@ -6,7 +6,9 @@ repository, every policy that matches it counts: a tag is kept when ANY retain r
 or when it matches one of their protected-tags patterns; every other tag goes. The retain rules:
 - keep the newest N images, by push time (the last time one of the image's tags moved to it) or by the
   image's created time (images without one count as oldest); every tag of a kept image is kept;
-- keep the images pushed within the last N days (same push time), with all their tags;
+- keep the images pushed within the last N days (same push time), with all their tags.
+  The registry records no push times: an image none of whose tags has a known one (all found before the
+  dashboard watched) goes by its created time for both rules, and the dry run says how many did;
 - keep the tags whose name matches a regular expression (re.search: anchor with ^…$ for the whole name).
 Cosign-style signature tags (sha256-<digest>.sig/.att/.sbom) are never chosen. A repository that no
 policy with a retain rule matches is left alone. What goes is handed to the delete engine
@@ -45,6 +47,7 @@ class TagInfo:
     digest: str
     pushed_at: datetime
     created: datetime | None = None
+    pushed_known: bool = True
 
 
 # --- The rules (pure) -----------------------------------------------------------------------
@@ -61,26 +64,36 @@ def has_retain_rule(policy: RetentionPolicy) -> bool:
 
 def kept_by(policy: RetentionPolicy, tags: list[TagInfo], now: datetime) -> set[str]:
     """The names of the tags one policy keeps (retain rules and protected tags)."""
-    pushed: dict[str, datetime] = {}
-    created: dict[str, datetime | None] = {}
-    for tag in tags:
-        pushed[tag.digest] = max(pushed.get(tag.digest, tag.pushed_at), tag.pushed_at)
-        created[tag.digest] = tag.created
+    pushed = pushed_times(tags)
+    created = {tag.digest: tag.created for tag in tags}
     digests: set[str] = set()
     if policy.keep_newest:
         if policy.newest_by == RetentionPolicy.CREATED:
             ranked = sorted(pushed, key=lambda d: (created[d] or UNDATED, pushed[d], d), reverse=True)
         else:
-            ranked = sorted(pushed, key=lambda d: (pushed[d], d), reverse=True)
+            ranked = sorted(pushed, key=lambda d: (pushed[d] or UNDATED, d), reverse=True)
         digests.update(ranked[: policy.keep_newest])
     if policy.keep_days:
         since = now - timedelta(days=policy.keep_days)
-        digests.update(digest for digest, when in pushed.items() if when >= since)
+        digests.update(digest for digest, when in pushed.items() if when and when >= since)
     names = {tag.name for tag in tags if tag.digest in digests}
     for pattern in (policy.keep_regex, policy.protect_regex):
         if pattern:
             names.update(tag.name for tag in tags if searches(pattern, tag.name))
     return names
+
+
+def pushed_times(tags: list[TagInfo]) -> dict[str, datetime | None]:
+    """Each image's push time: the latest known push of its tags, else its created time (None if unknown)."""
+    known: dict[str, datetime] = {}
+    for tag in tags:
+        if tag.pushed_known:
+            known[tag.digest] = max(known.get(tag.digest, tag.pushed_at), tag.pushed_at)
+    return {tag.digest: known.get(tag.digest, tag.created) for tag in tags}
+
+
+def uses_push_times(policy: RetentionPolicy) -> bool:
+    return bool(policy.keep_days or (policy.keep_newest and policy.newest_by == RetentionPolicy.PUSHED))
 
 
 def searches(pattern: str, name: str) -> bool:
@@ -152,7 +165,7 @@ def tags_of(registry: Registry, names: list[str]) -> dict[str, list[TagInfo]]:
     found: dict[str, list[TagInfo]] = defaultdict(list)
     for start in range(0, len(names), CHUNK):
         rows = Tag.objects.filter(repository__registry=registry, repository__name__in=names[start : start + CHUNK])
-        fields = ("repository__name", "name", "manifest__digest", "pushed_at", "manifest__created")
+        fields = ("repository__name", "name", "manifest__digest", "pushed_at", "manifest__created", "pushed_known")
         for repository, *tag in rows.values_list(*fields):
             found[repository].append(TagInfo(*tag))
     return found
@@ -222,6 +235,7 @@ class RepositoryPreview:
 class Preview:
     repositories: list[RepositoryPreview]
     bytes: int
+    unknown_pushed: int = 0  # images of the matched repositories judged by created time: no known push time
 
     @property
     def tag_count(self) -> int:
@@ -241,6 +255,12 @@ class Preview:
 def preview(registry: Registry, policy: RetentionPolicy, now: datetime | None = None) -> Preview:
     """What a run would do, judged from the index alone (nothing is asked of the registry)."""
     going = decide(registry, policy, now)
+    unknown = 0
+    if uses_push_times(policy):
+        tags = tags_of(registry, repository_names(registry, policy))
+        for name_tags in tags.values():
+            known = {tag.digest for tag in name_tags if tag.pushed_known}
+            unknown += len({tag.digest for tag in name_tags} - known)
     work = plan(registry, [Choice(name, tag.name, tag.digest) for name, tags in going.items() for tag in tags])
     reasons = {(step.repository, step.tags[0]): step.reason for step in work.untag_steps}
     freed: dict[str, int] = defaultdict(int)
@@ -253,7 +273,7 @@ def preview(registry: Registry, policy: RetentionPolicy, now: datetime | None = 
         synced_at, total = indexed.get(name, (None, len(tags)))
         shown = [Going(tag, reasons.get((name, tag.name), "")) for tag in tags]
         rows.append(RepositoryPreview(name, synced_at, shown, total - len(tags), freed[name]))
-    return Preview(rows, work.bytes)
+    return Preview(rows, work.bytes, unknown)
 
 
 # --- Runs -----------------------------------------------------------------------------------

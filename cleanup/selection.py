@@ -20,15 +20,15 @@ def select_tags(
     *,
     pattern=None,
     before: datetime | None = None,
-    by: str = "pushed",
+    by: str = "created",
     keep_newest: int | None = None,
 ) -> list[str]:
     """The plain tags meeting every criterion given: name matching `pattern` (a compiled pattern, found anywhere in
-    the name), pushed or created
-    (`by`) before `before`, and not among the `keep_newest` newest by the same time. An image whose creation
-    time is unknown counts as the oldest for "newest" and is never "older than" a date."""
-    rows = list(queries.plain_tags(repository).values_list("name", "pushed_at", "manifest__created"))
-    when = {name: pushed if by == "pushed" else created for name, pushed, created in rows}
+    the name), pushed or created (`by`) before `before`, and not among the `keep_newest` newest by the same time.
+    A tag with no known push time goes by its image's creation time (see unknown_push_times). An image whose
+    creation time is unknown counts as the oldest for "newest" and is never "older than" a date."""
+    rows = queries.plain_tags(repository).values_list("name", "pushed_at", "pushed_known", "manifest__created")
+    when = {name: pushed if by == "pushed" and known else created for name, pushed, known, created in rows}
     newest: set[str] = set()
     if keep_newest:
         dated = sorted((stamp, name) for name, stamp in when.items() if stamp is not None)
@@ -45,6 +45,11 @@ def select_tags(
         ),
         key=queries.natural_key,
     )
+
+
+def unknown_push_times(repository: Repository) -> int:
+    """How many of the repository's plain tags have no known push time (found before the dashboard watched)."""
+    return queries.plain_tags(repository).filter(pushed_known=False).count()
 
 
 class TagFilterForm(forms.Form):
@@ -66,9 +71,10 @@ class TagFilterForm(forms.Form):
         widget=forms.NumberInput(attrs={"placeholder": "10"}),
     )
     by = forms.ChoiceField(
+        required=False,
         label=gettext_lazy("By"),
-        choices=[("pushed", gettext_lazy("pushed")), ("created", gettext_lazy("created"))],
-        initial="pushed",
+        choices=[("created", gettext_lazy("created")), ("pushed", gettext_lazy("pushed"))],
+        initial="created",  # known for every image; push times only since the dashboard watched
     )
 
     def clean_pattern(self):
@@ -79,6 +85,8 @@ class TagFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if self.errors:  # a field's own error says it all: one message, next to that field
+            return data
         if not any(data.get(name) for name in ("pattern", "before", "keep_newest")):
             raise forms.ValidationError(_("Give at least one criterion: a name pattern, a date or a number to keep."))
         return data
@@ -87,12 +95,24 @@ class TagFilterForm(forms.Form):
         data = self.cleaned_data
         before = data["before"] and timezone.make_aware(datetime.combine(data["before"], time.min))
         return select_tags(
-            repository, pattern=data["pattern"], before=before, by=data["by"], keep_newest=data["keep_newest"]
+            repository,
+            pattern=data["pattern"],
+            before=before,
+            by=data["by"] or "created",
+            keep_newest=data["keep_newest"],
         )
 
 
 def selection_key(name: str) -> str:
     return f"delete-selection:{name}"
+
+
+def refused_filter_key(name: str) -> str:
+    """Where a refused filter's input waits for the page it goes back to (shown once, with its errors)."""
+    return f"delete-filter:{name}"
+
+
+FILTER_FIELDS = ("pattern", "before", "keep_newest", "by")
 
 
 def selected_tags(request, name: str) -> list[str]:

@@ -103,6 +103,10 @@ class LocalRegistry:
     def config_path(self) -> Path:
         return self.root / "config.yml"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "registry.pid"
+
     def write_config(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "data").mkdir(exist_ok=True)
@@ -132,6 +136,7 @@ class LocalRegistry:
             raise RuntimeError(f"port {self.port} is in use; is another registry still running?")
         self.write_config()
         self.process = subprocess.Popen([*command, str(self.config_path)], stdout=log, stderr=log)
+        self.pid_file.write_text(str(self.process.pid))
         self.wait_ready()
         return self
 
@@ -158,6 +163,7 @@ class LocalRegistry:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self.pid_file.unlink(missing_ok=True)
 
 
 # --- The demo registry of the run command ---------------------------------------------------

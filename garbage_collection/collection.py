@@ -18,6 +18,7 @@ import logging
 import re
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -26,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog import heartbeat
-from catalog.models import Blob, Registry
+from catalog.models import Blob, ManifestBlob, Registry
 from cleanup.models import AuditEntry
 from garbage_collection import exclusion
 from garbage_collection.exclusion import Busy
@@ -41,6 +42,7 @@ ELIGIBLE_RE = re.compile(r"blob eligible for deletion: (sha256:[0-9a-f]{64})")
 # An empty registry has no repositories folder yet: the command fails with this, and there is nothing to do.
 EMPTY_MARK = "Path not found: /docker/registry/v2/repositories"
 LOG_FLUSH_SECONDS = 0.5
+ELIGIBLE_SHOWN = 500  # blobs listed on a run's page; the downloaded log has every one
 
 
 @dataclass
@@ -83,6 +85,38 @@ def estimate(eligible: list[str]) -> int:
     for start in range(0, len(eligible), 500):
         sizes += sum(Blob.objects.filter(digest__in=eligible[start : start + 500]).values_list("size", flat=True))
     return sizes
+
+
+@dataclass
+class EligibleBlob:
+    """A blob a collection would delete (or did), with what the index knows of it."""
+
+    digest: str
+    size: int | None = None  # None: the index never saw an image using it
+    media_type: str = ""
+    images: list[str] = field(default_factory=list)  # "repository:tag" of the deleted images that used it
+
+
+def eligible_blobs(gc: GcRun, limit: int = ELIGIBLE_SHOWN) -> list[EligibleBlob]:
+    """The first `limit` blobs the run's log names, with their sizes, and the tags deleted from the dashboard
+    whose images used them (while the index still links the image to its blobs)."""
+    rows = [EligibleBlob(digest) for digest in parse(gc.log).eligible[:limit]]
+    known = {blob.digest: blob for blob in Blob.objects.filter(digest__in=[row.digest for row in rows])}
+    links = ManifestBlob.objects.filter(blob__digest__in=list(known)).values_list("blob__digest", "manifest__digest")
+    manifests_of: dict[str, set[str]] = defaultdict(set)
+    for blob, manifest in links:
+        manifests_of[blob].add(manifest)
+    deleted: dict[str, set[str]] = defaultdict(set)
+    wanted = set().union(*manifests_of.values())
+    for digest, repository, tags in AuditEntry.objects.filter(digest__in=wanted).values_list(
+        "digest", "repository", "tags"
+    ):
+        deleted[digest].update(f"{repository}:{tag}" for tag in tags)
+    for row in rows:
+        if blob := known.get(row.digest):
+            row.size, row.media_type = blob.size, blob.media_type
+            row.images = sorted(set().union(*(deleted[manifest] for manifest in manifests_of[row.digest])))
+    return rows
 
 
 def may_delete_untagged(registry: Registry) -> bool:
@@ -156,12 +190,12 @@ def carry_out(gc: GcRun, client: RegistryClient) -> None:
         if not gc.dry_run:
             exclusion.wait_for_deletes(gc.registry, log.note)
         gc.used_before = storage_bytes(log)
-        if not gc.dry_run and bridge.backend() == "docker":
+        if not gc.dry_run and bridge.can_restart():
             log.note(_("Switching the registry to read-only."))
             bridge.restart_registry(read_only=True)
             read_only = True
         if not gc.dry_run:
-            verify_read_only(client, gc.registry)  # with the local bridge, the registry's owner switched it
+            verify_read_only(client, gc.registry)  # else the registry's owner switched it
             log.note(_("Uploads are refused: collecting."))
         result = bridge.run_registry(command(gc.dry_run, gc.delete_untagged), on_line=log)
         record(gc, result, log)
@@ -239,7 +273,7 @@ def verify_read_only(client: RegistryClient, registry: Registry) -> None:
     existing = registry.repositories.order_by("name").values_list("name", flat=True).first()
     if not client.accepts_uploads(existing or ""):
         return
-    if bridge.backend() == "docker":
+    if bridge.can_restart():
         raise bridge.BridgeError(_("The registry still accepts uploads after the switch to read-only: not collecting."))
     raise bridge.BridgeError(
         _(

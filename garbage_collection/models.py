@@ -42,6 +42,8 @@ class GcRun(Job):
 
     @property
     def bytes_freed(self) -> int | None:
-        if self.used_before is None or self.used_after is None:
+        """The storage folder before minus after, for a collection that ran; None for the others (a failed run's
+        folder still changes: the registry's own files, a log), never below 0."""
+        if self.dry_run or self.status != Job.DONE or self.used_before is None or self.used_after is None:
             return None
-        return self.used_before - self.used_after
+        return max(self.used_before - self.used_after, 0)

@@ -31,6 +31,7 @@ def gc_overview(request):
     runs = Paginator(registry.gc_runs.order_by("-created_at"), RUNS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "volume": storage.volume(),
+        "stored_bytes": storage.registry_storage(registry).total_bytes,  # cached per change of the index
         "runs": runs,
         "active": exclusion.active(registry),
         "bridge": settings.GC_BRIDGE,
@@ -71,8 +72,10 @@ def gc_run_detail(request, run_id):
     lines = run.log.splitlines()
     context = {
         "run": run,
+        "eligible": collection.eligible_blobs(run) if run.finished else [],
+        "eligible_shown": collection.ELIGIBLE_SHOWN,
         "collectable": collectable(run),
-        "switches_read_only": settings.GC_BRIDGE == "docker",
+        "switches_read_only": bridge.can_restart(),
         "log_tail": "\n".join(lines[-LOG_LINES_SHOWN:]),
         "log_hidden": max(len(lines) - LOG_LINES_SHOWN, 0),
     }
@@ -101,6 +104,9 @@ def gc_collect(request, run_id):
     if not collectable(preview):
         messages.error(request, _("Run a new dry run first: this preview is not the latest, or is too old."))
         return redirect("browser-gc")
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, _("Nothing was started: tick the box that says what the collection will do."))
+        return redirect("browser-gc-run", preview.pk)
     return start_and_show(
         request, preview.registry, dry_run=False, preview=preview, delete_untagged=preview.delete_untagged
     )

@@ -7,7 +7,10 @@ Backends, chosen by the setting GC_BRIDGE:
   the Docker SDK itself). Whoever can use that socket is root on that host, and a socket proxy that allows exec
   and container create (which the read-only restart needs) does not change that: keep the GC role narrow, or
   choose none and run the command by hand.
-- local: the registry binary on this host (REGISTRY_BINARY), for a registry that runs here as a process.
+- local: the registry binary on this host (REGISTRY_BINARY), for a registry that runs here as a process. With
+  REGISTRY_PID_FILE (the run command's demo registry) its supervisor starts it again whenever it stops, read-only
+  while a file named `read-only` lies beside the pid file: the bridge sets or clears that file and stops the
+  process, so the read-only switch works as with docker.
 - none: nothing runs; `manual_command()` gives the command a person runs by hand.
 
 How the time limit (GC_TIME_LIMIT) is enforced for docker: the exec'd command is always
@@ -27,11 +30,13 @@ import os
 import queue
 import re
 import shlex
+import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 import requests
@@ -66,6 +71,11 @@ class Usage:
     used_bytes: int
     free_bytes: int  # available to the registry (df's "Available")
     storage_bytes: int
+
+    @property
+    def reserved_bytes(self) -> int:
+        """What is neither used nor available: kept by the file system (e.g. ext4's 5% for root)."""
+        return max(self.total_bytes - self.used_bytes - self.free_bytes, 0)
 
 
 class BridgeError(Exception):
@@ -145,15 +155,25 @@ def disk_usage() -> Usage:
     return Usage(total_bytes=total, used_bytes=used, free_bytes=free, storage_bytes=storage)
 
 
+def can_restart() -> bool:
+    """Whether restart_registry() can switch the registry to read-only and back (else a person does)."""
+    return backend() == "docker" or (backend() == "local" and bool(settings.REGISTRY_PID_FILE))
+
+
 def restart_registry(read_only: bool) -> None:
     """Switch the registry to read-only (storage.maintenance.readonly) or back, which needs a restart.
 
     docker: a container's environment cannot change in place, so the container is recreated with the same
     settings plus (or minus) REGISTRY_STORAGE_MAINTENANCE_READONLY; the old one is stopped and renamed, and
     removed only once the new one answers HTTP at REGISTRY_URL. On any failure the old one is put back (if the
-    dashboard itself dies half way, the old one is left stopped as NAME-before-restart-ID)."""
-    if backend() != "docker":
+    dashboard itself dies half way, the old one is left stopped as NAME-before-restart-ID).
+
+    local with REGISTRY_PID_FILE: see _restart_supervised."""
+    if not can_restart():
         raise BridgeUnavailable(_manual_restart_steps(read_only))
+    if backend() == "local":
+        _restart_supervised(read_only)
+        return
     client = _docker_client()
     try:
         old = _container(client)
@@ -325,6 +345,52 @@ def _parse_du(output: str, path: str) -> int:
 
 def _where() -> str:
     return f" in the container {settings.REGISTRY_CONTAINER}" if backend() == "docker" else " on this host"
+
+
+# --- A supervised local registry -------------------------------------------------------------
+
+READ_ONLY_FLAG = "read-only"  # beside REGISTRY_PID_FILE: the supervisor starts the registry read-only while it exists
+
+
+def _restart_supervised(read_only: bool) -> None:
+    """Set or clear the read-only flag, stop the registry (SIGTERM), and wait for its supervisor to start a new
+    one that answers at REGISTRY_URL. Only a process whose command line names REGISTRY_CONFIG_PATH is signalled:
+    a stale pid file never stops anything else."""
+    pid_file = Path(settings.REGISTRY_PID_FILE)
+    flag = pid_file.with_name(READ_ONLY_FLAG)
+    old = _registry_pid(pid_file)
+    if old is None:
+        raise BridgeError(
+            f"No running registry in {pid_file} (REGISTRY_PID_FILE): is the registry's supervisor running?"
+        )
+    if read_only:
+        flag.touch()
+    else:
+        flag.unlink(missing_ok=True)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(old, signal.SIGTERM)
+    deadline = time.monotonic() + READY_SECONDS
+    while (new := _registry_pid(pid_file)) in (None, old):
+        if time.monotonic() > deadline:
+            raise BridgeError(
+                f"The registry was stopped but not started again within {READY_SECONDS} s: is its supervisor "
+                "running? (The run command starts it again.)"
+            )
+        time.sleep(0.1)
+    try:
+        wait_until_answers(settings.REGISTRY_URL, max(deadline - time.monotonic(), 1.0))
+    except RegistryError as exc:
+        raise BridgeError(f"The registry (pid {new}) did not answer at {settings.REGISTRY_URL}: {exc}") from None
+
+
+def _registry_pid(pid_file: Path) -> int | None:
+    """The pid in the file if that process is running the registry with REGISTRY_CONFIG_PATH, else None."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if os.fsencode(settings.REGISTRY_CONFIG_PATH) in command_line else None
 
 
 # --- Docker Engine --------------------------------------------------------------------------

@@ -389,8 +389,10 @@ class RegistryClient:
         cache: Any = None,
         max_list_entries: int = MAX_LIST_ENTRIES,
         token_realms: Iterable[str] = (),
+        observe: Callable[[bool], None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self._observe = observe or (lambda answered: None)  # told whether the registry answered each request
         self.verify = verify
         self.timeout = (connect_timeout, read_timeout)
         self.cache = cache
@@ -407,7 +409,20 @@ class RegistryClient:
 
     # -- transport --
 
-    def _send(
+    def _send(self, method: str, url: str, **kwargs) -> Answer:
+        """One HTTP request (see _exchange); whether the registry itself answered is told to `observe`."""
+        ours = _origin(url) == _origin(self.url)  # not a token service's failure
+        try:
+            answer = self._exchange(method, url, **kwargs)
+        except (RegistryUnreachable, RegistryTimeout):
+            if ours:
+                self._observe(False)
+            raise
+        if ours:
+            self._observe(True)
+        return answer
+
+    def _exchange(
         self,
         method: str,
         url: str,
@@ -964,6 +979,8 @@ def get_client() -> RegistryClient:
             from django.conf import settings
             from django.core.cache import caches
 
+            from registry import reachability
+
             _client = RegistryClient(
                 settings.REGISTRY_URL,
                 settings.REGISTRY_USERNAME,
@@ -974,6 +991,7 @@ def get_client() -> RegistryClient:
                 cache=caches["registry"],
                 max_list_entries=settings.REGISTRY_MAX_LIST_ENTRIES,
                 token_realms=settings.REGISTRY_TOKEN_REALMS,
+                observe=reachability.observe,
             )
         return _client
 

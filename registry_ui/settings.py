@@ -356,6 +356,9 @@ REGISTRY_CONFIG_PATH = env_str("REGISTRY_CONFIG_PATH", "/etc/docker/registry/con
 REGISTRY_STORAGE_PATH = env_str("REGISTRY_STORAGE_PATH", "/var/lib/registry")
 # Empty: /bin/registry for docker (as in registry:2), /usr/bin/docker-registry for local (Debian's package).
 REGISTRY_BINARY = env_str("REGISTRY_BINARY")
+# GC_BRIDGE=local: the pid file of a registry whose supervisor starts it again when it stops (the run command's demo
+# registry), read-only while a file `read-only` lies beside it. Set, the bridge switches it read-only and back.
+REGISTRY_PID_FILE = env_str("REGISTRY_PID_FILE")
 # Seconds one command may run; then it is killed (in the container, by `timeout`) and reported as timed out.
 GC_TIME_LIMIT = int(env_number("GC_TIME_LIMIT", 3600, minimum=1))
 # Garbage collection by the scheduler (sync_registry --every): off, daily or weekly.

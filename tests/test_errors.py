@@ -143,6 +143,37 @@ def test_the_tag_page_survives_an_unreachable_registry(client_for, settings):
     assert client_for().get(reverse("browser-tag", args=["shop/api", "latest"])).status_code == 503
 
 
+def test_a_registry_that_stopped_answering_is_said_on_every_page_and_the_tag_page_answers_from_the_index(
+    client_for, settings
+):
+    """Seen: the tag page became a full-page 503 while the repository page silently served the index."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from catalog import sync
+    from catalog.models import Manifest, Repository, Tag
+
+    point_at(settings, f"http://127.0.0.1:{free_port()}", REGISTRY_CACHE_SECONDS=3600)
+    cache.clear()
+    registry = sync.current_registry()
+    repository = Repository.objects.create(registry=registry, name="shop/api", synced_at=timezone.now())
+    digest = "sha256:" + "ab" * 32
+    manifest = Manifest.objects.create(digest=digest, media_type="application/vnd.oci.image.manifest.v1+json",
+                                       size=12_345_678, platform="linux/arm64")  # fmt: skip
+    Tag.objects.create(repository=repository, name="latest", manifest=manifest)
+    client = client_for()
+    page = client.get(reverse("browser-repository", args=["shop/api"])).text
+    assert "has not answered" not in page  # nothing was asked of it yet
+
+    response = client.get(reverse("browser-tag", args=["shop/api", "latest"]))
+    assert response.status_code == 200 and digest in response.text and "linux/arm64" in response.text
+    assert "The registry cannot be reached" in response.text and "what the dashboard’s index held" in response.text
+    assert "The registry has not answered for" in response.text
+    for url in (reverse("browser-repository", args=["shop/api"]), reverse("browser-repositories")):
+        assert "The registry has not answered for" in client.get(url).text
+    assert client.get(reverse("browser-tag", args=["shop/api", "gone"])).status_code == 503  # not in the index
+
+
 def test_tls_failures_name_the_tls_settings(client_for, settings, serve):
     url = serve(Garbage).replace("http://", "https://")
     point_at(settings, url)

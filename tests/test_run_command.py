@@ -254,3 +254,50 @@ def test_a_port_in_use_is_refused_with_a_message(tmp_path):
         )
     assert result.returncode != 0
     assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def gc_runs(database) -> list[tuple]:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as connection:
+        return connection.execute(
+            "SELECT id, dry_run, status, used_before, used_after, error FROM gc_gcrun ORDER BY id"
+        ).fetchall()
+
+
+def post_form(session: requests.Session, base: str, page: str, action: str, **fields) -> requests.Response:
+    """Submit a form as the browser does: the CSRF token from the page it is on, and that page as the Referer."""
+    html = session.get(f"{base}{page}", timeout=10).text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    return session.post(
+        f"{base}{action}",
+        data={"csrfmiddlewaretoken": token, **fields},
+        headers={"Referer": f"{base}{page}"},
+        timeout=30,
+    )
+
+
+def test_garbage_collection_works_in_the_demo_out_of_the_box(run_dashboard, tmp_path):
+    """The run command owns its registry: a collection switches it read-only, collects, and puts it back."""
+    process, base, registry_port = run_dashboard()
+    output = wait_for_line(process, r"Dashboard: http://")
+    session = sign_in(base, "admin", re.search(r"Sign in as admin with the password (\S+)", output).group(1))
+    service = RegistryClient(
+        f"http://127.0.0.1:{registry_port}", "dashboard", (tmp_path / "registry" / "dashboard.password").read_text()
+    )
+    garbage = push_image(service, "demo/old", "1", ImageSpec(layers=[{"big": os.urandom(200_000).hex()}]))
+    service.delete_manifest("demo/old", garbage.digest)
+    database = tmp_path / "db.sqlite3"
+
+    post_form(session, base, "/gc/", "/gc/dry-run/")
+    wait_until(lambda: gc_runs(database)[-1][2] in ("done", "failed"), seconds=60)
+    preview_id, _, status, *_ = gc_runs(database)[-1]
+    assert status == "done", gc_runs(database)
+    page = f"/gc/{preview_id}/"
+    assert "make the registry read-only" in session.get(f"{base}{page}", timeout=10).text
+    post_form(session, base, page, f"/gc/{preview_id}/collect/", confirm="yes")
+    wait_until(lambda: len(gc_runs(database)) == 2 and gc_runs(database)[-1][2] in ("done", "failed"), seconds=90)
+    _, dry_run, status, before, after, error = gc_runs(database)[-1]
+    assert (dry_run, status, error) == (0, "done", "")
+    assert before - after >= 150_000  # the deleted image's layer (200 KB of random bytes), gone for good
+    wait_for_line(process, r"Demo registry started again read-only", seconds=5)
+    # Writable again: a push works.
+    push_image(service, "demo/old", "2", ImageSpec(layers=[{"index.html": "after"}]))

@@ -3,15 +3,24 @@ says."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from catalog import detail, freshness, queries, sync
-from catalog.models import Registry
+from catalog.models import Registry, Tag
 from catalog.pages import not_modified, page_etag, render_page, without_refresh
-from registry.client import DeleteDisabled, ReadOnly, get_client
-from registry.explain import refusal
+from registry.client import (
+    DeleteDisabled,
+    NotFound,
+    ReadOnly,
+    RegistryError,
+    RegistryTimeout,
+    RegistryUnreachable,
+    get_client,
+)
+from registry.explain import explain, refusal
 
 REPOSITORIES_PER_PAGE = 50
 TAGS_PER_PAGE = 50
@@ -46,7 +55,10 @@ def repository_detail(request, name):
         freshness.request_refresh(repository)
         return redirect(without_refresh(request))
     refreshing, refresh_error = freshness.refresh_state(repository)
-    etag = page_etag(request, repository.registry, refreshing, refresh_error, repository.synced_at)
+    marker, seen = queries.tags_marker(repository), request.GET.get("seen", "")
+    if request.htmx and seen == marker and not refreshing:
+        return HttpResponse(status=204)  # the open page's poll: nothing changed, nothing to swap
+    etag = page_etag(request, repository.registry, refreshing, refresh_error, repository.synced_at, marker)
     if unchanged := not_modified(request, etag):
         return unchanged
     sort = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "created"
@@ -64,6 +76,9 @@ def repository_detail(request, name):
         "sort": sort,
         "direction": "desc" if descending else "asc",
         "shared": any(row.shared_with for row in page.object_list),
+        "unknown_pushed": any(not row.pushed_known for row in page.object_list),
+        "marker": marker,
+        "fresh_since": queries.marker_time(seen) if seen else None,  # rows written since are highlighted
         "refreshing": refreshing,
         "warning": freshness.stale_warning(repository) if refresh_error else "",
         "delete_refusal": delete_refusal(repository.registry),
@@ -83,13 +98,41 @@ def delete_refusal(registry: Registry) -> str:
 @require_GET
 def tag_detail(request, name, tag):
     """One tag: its manifest, each platform's layers and config (live), its relations (from the index)."""
-    image = detail.image_detail(get_client(), name, tag)
     registry = sync.current_registry()
+    try:
+        image = detail.image_detail(get_client(), name, tag)
+    except (RegistryUnreachable, RegistryTimeout) as exc:
+        return indexed_tag(request, registry, name, tag, exc)
+    except NotFound:
+        sync.forget_tag(registry, name, tag)  # deleted behind the index's back: the index agrees now
+        return render(request, "catalog/tag_gone.html", {"repository": name, "tag": tag}, status=404)
     # The index's word on this tag is stale when it points elsewhere than the registry does now.
     agrees = registry.repositories.filter(name=name, tags__name=tag, tags__manifest__digest=image.manifest.digest)
     if not agrees.exists():  # pushed or moved since the index last looked: record just this tag
         sync.record_push(get_client(), registry, name, tag, image.manifest.digest)
     repository = registry.repositories.filter(name=name).first()
     shared_with, signatures = queries.index_relations(repository, tag, image.manifest.digest)
-    context = {"repository": name, "detail": image, "shared_with": shared_with, "signatures": signatures}
+    # A multi-platform image shows one platform at a time, chosen by links (tabs) that need no JavaScript.
+    chosen = next((one for one in image.images if one.platform == request.GET.get("platform")), None)
+    shown = [chosen or image.images[0]] if len(image.images) > 1 else image.images
+    context = {
+        "repository": name,
+        "detail": image,
+        "shown_images": shown,
+        "shared_with": shared_with,
+        "signatures": signatures,
+    }
     return render(request, "catalog/tag.html", context)
+
+
+def indexed_tag(request, registry: Registry, name: str, tag: str, failure: RegistryError):
+    """The tag page while the registry does not answer: the index's word on the tag, said as such; the error
+    page when the index does not have the tag either."""
+    row = Tag.objects.select_related("manifest", "repository").filter(
+        repository__registry=registry, repository__name=name, name=tag
+    )
+    if (indexed := row.first()) is None:
+        raise failure
+    title, _hint = explain(failure)
+    context = {"repository": indexed.repository, "tag": indexed, "error_title": title, "error_message": failure.message}
+    return render(request, "catalog/tag_indexed.html", context)

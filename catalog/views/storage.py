@@ -65,7 +65,13 @@ def storage_overview(request):
         return unchanged
     summary = storage.registry_storage(registry)
     page = Paginator(summary.repositories, REPOSITORIES_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"registry": registry, "summary": summary, "page": page, "chart": chart(summary.repositories)}
+    context = {
+        "registry": registry,
+        "summary": summary,
+        "page": page,
+        "chart": chart(summary.repositories),
+        "layers": summary.layers,
+    }
     return render_page(request, "catalog/storage.html", context, {"storage-table": "table"}, etag=etag)
 
 
@@ -80,5 +86,5 @@ def storage_repository_detail(request, name):
     if detail is None:
         raise Http404(_("The index has no repository named %(name)s.") % {"name": name})
     page = Paginator(detail.tags, TAGS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"registry": registry, "repository": name, "detail": detail, "page": page}
+    context = {"registry": registry, "repository": name, "detail": detail, "page": page, "layers": detail.layers}
     return render_page(request, "catalog/storage.html", context, {"storage-table": "table"}, etag=etag)

@@ -30,7 +30,14 @@ from catalog.pages import render_page
 from cleanup import plan, run, tasks
 from cleanup.models import AuditEntry, DeleteJob
 from cleanup.plan import Choice
-from cleanup.selection import TagFilterForm, selected_tags, selection_key
+from cleanup.selection import (
+    FILTER_FIELDS,
+    TagFilterForm,
+    refused_filter_key,
+    selected_tags,
+    selection_key,
+    unknown_push_times,
+)
 from registry.client import DIGEST_RE, DeleteDisabled, ReadOnly, get_client
 from registry.explain import refusal
 
@@ -54,10 +61,9 @@ def selection_update(request, name):
         selection = (selection - on_page) | (set(request.POST.getlist("tag")) & on_page)
     elif action == "filter":
         form = TagFilterForm(request.POST)
-        if not form.is_valid():
-            for error in form.errors.values():
-                messages.error(request, " ".join(error))
-            return redirect_back(request, name)
+        if not form.is_valid():  # back to the form, open, with the input and its error next to the field
+            request.session[refused_filter_key(name)] = {key: request.POST.get(key, "") for key in FILTER_FIELDS}
+            return redirect(f"{reverse('browser-repository', args=[name])}?delete=old#select-by-filter")
         found = form.selected(repository)
         selection |= set(found)
         text = ngettext(
@@ -66,6 +72,16 @@ def selection_update(request, name):
             len(found),
         )
         messages.info(request, text % {"count": len(found)})
+        dated = form.cleaned_data["before"] or form.cleaned_data["keep_newest"]
+        if dated and form.cleaned_data["by"] == "pushed" and (unknown := unknown_push_times(repository)):
+            text = ngettext(
+                "%(count)d tag has no known push time (found before the dashboard watched): its image's creation "
+                "time stood in for it.",
+                "%(count)d tags have no known push time (found before the dashboard watched): their images' "
+                "creation time stood in for it.",
+                unknown,
+            )
+            messages.warning(request, text % {"count": unknown})
     elif action == "clear":
         selection = set()
     request.session[selection_key(name)] = sorted(selection & set(repository.tags.values_list("name", flat=True)))

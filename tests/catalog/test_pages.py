@@ -413,10 +413,20 @@ def test_tag_page_shows_manifest_config_layers_and_pull_commands(client_for, reg
     assert re.findall(r"/-/([^/]+)/", also) == ["latest"]
 
 
-def test_tag_page_of_an_oci_index_has_a_section_per_platform(client_for, registry_fixtures):
-    html = client_for().get(reverse("browser-tag", args=["tools/multi", "2.0"])).text
+def test_tag_page_of_an_oci_index_shows_one_platform_at_a_time_as_tabs(client_for, registry_fixtures):
+    """Seen: every platform's details stacked into a 4,000 px page."""
+    url = reverse("browser-tag", args=["tools/multi", "2.0"])
+    html = client_for().get(url).text
     assert registry_fixtures.multi_digest in html
-    assert "<h2>linux/amd64</h2>" in html and "<h2>linux/arm64/v8</h2>" in html
+    tabs = re.search(r'<nav class="tabs" aria-label="Platforms">(.*?)</nav>', html, re.S)[1]
+    assert re.findall(r'href="\?platform=([^"#]+)#platform"', tabs) == ["linux/amd64", "linux/arm64/v8"]
+    assert "<h2>linux/amd64</h2>" in html and "<h2>linux/arm64/v8</h2>" not in html  # the first, alone
+    assert 'aria-current="page">linux/amd64</a>' in tabs
+    arm = client_for().get(url, {"platform": "linux/arm64/v8"}).text
+    assert "<h2>linux/arm64/v8</h2>" in arm and "<h2>linux/amd64</h2>" not in arm
+    pull = re.search(r'aria-label="Pull linux/arm64/v8 by digest"', arm)
+    assert pull and re.search(r'value="docker pull [^"]+/tools/multi@sha256:[0-9a-f]{64}"', arm)
+    assert "<h2>linux/amd64</h2>" in client_for().get(url, {"platform": "<b>nope</b>"}).text  # unknown: the first
     assert "2 attestations" in html
     assert "unknown/unknown" not in html
     assert '<span class="badge badge-purple">sig</span>' in html
@@ -425,7 +435,7 @@ def test_tag_page_of_an_oci_index_has_a_section_per_platform(client_for, registr
 def test_tag_page_of_a_docker_manifest_list(client_for, registry_fixtures):
     html = client_for().get(reverse("browser-tag", args=["tools/legacy-list", "1"])).text
     assert "application/vnd.docker.distribution.manifest.list.v2+json" in html
-    assert "<h2>linux/amd64</h2>" in html and "<h2>linux/arm/v7</h2>" in html
+    assert "<h2>linux/amd64</h2>" in html and 'href="?platform=linux/arm/v7#platform"' in html
 
 
 def test_tag_page_of_an_oci_image_manifest(client_for, registry_fixtures):
@@ -598,3 +608,53 @@ def test_each_page_makes_a_few_queries_whatever_the_number_of_rows(client_for):
     big = [count for label, count in counts.items() if label.startswith(f"{BIG_TAG_COUNT}-tag")]
     assert set(big) == {counts["4-tag repository"]}
     assert max(counts.values()) <= 15, counts
+
+
+def test_tags_with_no_known_push_time_say_so_and_sort_last_by_pushed(client_for):
+    """Found at the first index, shop/api's tags were pushed before the dashboard watched."""
+    url = reverse("browser-repository", args=["shop/api"])
+    Tag.objects.filter(repository__name="shop/api").update(pushed_known=False)
+    Tag.objects.filter(repository__name="shop/api", name="1.2.0").update(pushed_known=True)
+    client = client_for()
+    html = client.get(url, {"sort": "pushed", "dir": "desc"}).text
+    assert html.count("unknown<sup>*</sup>") == 3 and "No push time is known for tags found before" in html
+    assert rows_of(html)[0] == "1.2.0"
+    assert rows_of(client.get(url, {"sort": "pushed", "dir": "asc"}).text)[0] == "1.2.0"
+
+
+def test_the_delete_filter_goes_by_created_time_unless_told_otherwise(client_for):
+    html = client_for(roles.MAINTAINER).get(reverse("browser-repository", args=["shop/api"])).text
+    assert re.search(r'<option value="created" selected>', html)
+
+
+def test_each_tag_row_offers_its_docker_pull_command_to_copy(client_for):
+    html = client_for().get(reverse("browser-repository", args=["shop/api"])).text
+    commands = re.findall(r'<code id="(pull-\d+)" hidden>docker pull ([^<]+)</code>', html)
+    assert sorted(command.rsplit(":", 1)[1] for _, command in commands) == ["1.0.0", "1.10.0", "1.2.0", "latest"]
+    for element_id, command in commands:
+        assert f'data-copy="{element_id}"' in html and command.split("/", 1)[1].startswith("shop/api:")
+
+
+def test_an_open_repository_page_polls_and_shows_a_new_tag_highlighted(client_for):
+    """A tag pushed while the page is open appears without a reload: the page polls; nothing changed is a 204."""
+    client = client_for()
+    url = reverse("browser-repository", args=["shop/api"])
+    page = client.get(url, {"sort": "name"}).text
+    poll = re.search(r'<section class="card" id="tags" hx-get="([^"]+)" hx-trigger="every 2s"', page)[1].replace(
+        "&amp;", "&"
+    )
+    assert "sort=name" in poll and "seen=" in poll
+    htmx = {"HX-Request": "true", "HX-Target": "tags"}
+    assert client.get(url + poll, headers=htmx).status_code == 204
+
+    api = Repository.objects.get(name="shop/api")
+    Tag.objects.create(repository=api, name="1.11.0", manifest=api.tags.get(name="latest").manifest)
+    changed = client.get(url + poll, headers=htmx)
+    assert changed.status_code == 200
+    assert re.search(
+        r'<tr class="fresh">\s*(<td[^>]*>.*?</td>\s*)?<td>\s*<a href="[^"]+/-/1\.11\.0/"', changed.text, re.S
+    )
+    assert changed.text.count('class="fresh"') == 1  # only the new row
+    assert "<html" not in changed.text  # the tags section only
+    new_poll = re.search(r'id="tags" hx-get="([^"]+)"', changed.text)[1].replace("&amp;", "&")
+    assert client.get(url + new_poll, headers=htmx).status_code == 204

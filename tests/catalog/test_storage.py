@@ -47,18 +47,34 @@ def test_the_registry_total_counts_each_blob_once():
 
 
 def test_tags_on_one_image_free_nothing_on_their_own_and_other_repositories_count():
+    """Tags on one image share one blob set, as storage.load gives them; deleting all of them frees what no
+    other image uses (seen: "frees if deleted" 0 with no word of why)."""
+    image = frozenset({1, 2})
     blobs_by_tag = {
-        ("app", "1"): frozenset({1, 2}),
-        ("app", "latest"): frozenset({1, 2}),  # the same image as app:1
+        ("app", "1"): image,
+        ("app", "latest"): image,  # the same image as app:1
         ("app", "2"): frozenset({1, 3, 5}),  # shares 1 with the tags above
         ("other", "x"): frozenset({5, 4}),  # shares 5 with app:2
+        ("other", "copy"): image,  # app:1's image, in another repository
     }
     assert storage.tag_usage(blobs_by_tag, SIZES, "app") == [
         TagUsage("2", size=153, frees=3),
-        TagUsage("1", size=120, frees=0),
-        TagUsage("latest", size=120, frees=0),
+        TagUsage("1", size=120, frees=0, same_image=("latest",), same_image_elsewhere=1, frees_together=20),
+        TagUsage("latest", size=120, frees=0, same_image=("1",), same_image_elsewhere=1, frees_together=20),
     ]
-    assert storage.tag_usage(blobs_by_tag, SIZES, "other") == [TagUsage("x", size=4050, frees=4000)]
+    assert storage.tag_usage(blobs_by_tag, SIZES, "other")[0] == TagUsage("x", size=4050, frees=4000)
+
+
+def test_the_largest_layers_say_which_repositories_and_how_many_tags_use_them():
+    image = frozenset({1, 2})
+    blobs_by_tag = {
+        ("app", "1"): image,
+        ("app", "latest"): image,
+        ("app", "2"): frozenset({1, 3}),
+        ("db", "x"): frozenset({4, 1}),
+    }
+    assert storage.largest_layers(blobs_by_tag, SIZES, limit=2) == [(4, ("db",), 1), (1, ("app", "db"), 4)]
+    assert storage.largest_layers(blobs_by_tag, SIZES, "app", limit=2) == [(1, ("app", "db"), 4), (2, ("app",), 2)]
 
 
 def test_the_chart_draws_the_ten_largest_scaled_to_the_largest():
@@ -167,8 +183,9 @@ def test_what_deleting_each_tag_frees_is_exact(pushed):
 
     assert storage.repository_storage(registry, "team/app").tags == [
         TagUsage("2", size=size(BASE) + app2_own, frees=app2_own),  # BASE stays: tags 1 and latest use it
-        TagUsage("1", size=image_one, frees=0),  # latest keeps the same image
-        TagUsage("latest", size=image_one, frees=0),
+        # latest keeps the same image; both gone, BASE still stays for tag 2
+        TagUsage("1", size=image_one, frees=0, same_image=("latest",), frees_together=image_one - size(BASE)),
+        TagUsage("latest", size=image_one, frees=0, same_image=("1",), frees_together=image_one - size(BASE)),
     ]
     assert storage.repository_storage(registry, "team/multi").tags == [
         TagUsage("2.0", size=multi, frees=multi - size(COMMON))  # team/plain keeps COMMON
@@ -189,9 +206,9 @@ def test_deleting_the_image_that_shares_a_layer_makes_it_unique_to_the_other_rep
     assert plain.usage == RepositoryUsage("team/plain", 0, 0, 0) and plain.tags == []
 
 
-def test_the_figures_take_four_queries_however_many_tags(pushed, django_assert_num_queries):
+def test_the_figures_take_five_queries_however_many_tags(pushed, django_assert_num_queries):
     _, registry = pushed
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):  # four for every tag's blobs, one for the largest layers' digests
         storage.registry_storage(registry)
 
 
@@ -224,6 +241,11 @@ def test_the_storage_page_shows_each_repository_the_total_and_a_chart(pushed, cl
     assert "The 4 largest repositories by referenced bytes" in svg
     assert svg.count('class="bar-unique"') == 4 and svg.count('class="bar-shared"') == 2  # multi and plain share
     assert "Manifests themselves (a few KB each) are not counted" in html
+    layers = re.search(r'<section class="card" id="largest-layers">.*?</section>', html, re.S).group(0)
+    sizes = [int(v) for v in re.findall(r'<data value="(\d+)">', layers)]
+    assert sizes == sorted(sizes, reverse=True) and len(sizes) == min(storage.LARGEST_LAYERS, 18)
+    assert re.search(r">team/multi</a>, <a [^>]+>team/plain</a>", layers)  # COMMON, used by both
+    assert "storage folder (on the Garbage collection page) is larger" in html
     assert "garbage collection" in html
     assert '<a href="/storage/" class="active" aria-current="page">' in html
 
@@ -239,6 +261,15 @@ def test_the_repository_drill_down_lists_tags_by_what_deleting_them_frees(pushed
     assert filesizeformat(detail.tags[0].frees) in response.text
     assert values(response.text)[:3] == [detail.usage.referenced, detail.usage.unique, 0]
     assert "what deleting the tag's image frees" in response.text
+    # Why "1" frees nothing alone, and what deleting it with its twin would free.
+    together = filesizeformat(detail.tags[1].frees_together)
+    assert f"same image as latest: deleting all of them frees {together}" in row(
+        response.text, "/repositories/team/app/-/1/"
+    )
+    # Its largest layers, with who uses them.
+    layers = re.search(r'<section class="card" id="largest-layers">.*?</section>', response.text, re.S).group(0)
+    assert [int(v) for v in re.findall(r'<data value="(\d+)">', layers)] == [layer.size for layer in detail.layers]
+    assert detail.layers[0].repositories == ("team/app",) and 'href="/storage/team/app/"' in layers
 
 
 def test_the_drill_down_is_paginated(pushed, client_for, monkeypatch):
@@ -283,3 +314,17 @@ def test_the_storage_figures_are_computed_once_per_change_of_the_index(django_as
     registry.refresh_from_db()
     with django_assert_num_queries(4):  # the index read again: computed anew
         storage.registry_storage(registry)
+
+
+def test_the_disk_figures_say_what_is_reserved_by_the_file_system():
+    """Seen: "25.8 GB used, 75.7 GB free on a 252 GB disk" with nothing about the other 150 GB."""
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    from registry.bridge import Usage
+
+    usage = Usage(total_bytes=252 * 10**9, used_bytes=25.8 * 10**9, free_bytes=75.7 * 10**9, storage_bytes=10**9)
+    volume = SimpleNamespace(usage=usage, used_percent=10.2, warn_percent=80, warning=False)
+    html = render_to_string("catalog/includes/volume.html", {"volume": volume})
+    assert "The other 140.2\xa0GB are reserved by the file system" in html

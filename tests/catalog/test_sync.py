@@ -323,3 +323,29 @@ def test_a_lists_reconcile_reads_only_the_lists_and_follows_adds_and_removes(own
     assert tags["team/app:stable"] == first.digest  # not asked about yet
     sync.reconcile(client, registry)
     assert indexed_tags(registry)["team/app:stable"] == moved.digest
+
+
+def test_a_push_time_is_known_only_for_what_the_dashboard_saw_being_pushed(own):
+    """The registry records no push times: tags found at a repository's first reading get the reading's time,
+    which says nothing of when they were pushed."""
+    _, client, registry = own
+    push_image(client, "team/app", "old", image("old"))
+    sync.reconcile(client, registry)
+    assert Tag.objects.get(name="old").pushed_known is False
+    push_image(client, "team/app", "new", image("new"))  # appeared between two readings
+    moved = push_image(client, "team/app", "old", image("moved"))
+    sync.reconcile(client, registry)
+    pushed = push_image(client, "team/app", "told", image("told"))
+    sync.record_push(client, registry, "team/app", "told", pushed.digest, datetime(2025, 5, 1, tzinfo=UTC))
+    known = dict(Tag.objects.values_list("name", "pushed_known"))
+    assert known == {"old": True, "new": True, "told": True}  # "old" moved: its move was seen
+    assert Tag.objects.get(name="old").manifest.digest == moved.digest
+
+    push_image(client, "other/app", "1", image("one"))
+    sync.sync_repository(client, registry, "other/app")
+    assert Tag.objects.get(repository__name="other/app").pushed_known is False
+    # A notification of a push of the same image tells when it was pushed.
+    one = Tag.objects.get(repository__name="other/app")
+    sync.record_push(client, registry, "other/app", "1", one.manifest.digest, datetime(2025, 5, 2, tzinfo=UTC))
+    one.refresh_from_db()
+    assert one.pushed_known and one.pushed_at == datetime(2025, 5, 2, tzinfo=UTC)

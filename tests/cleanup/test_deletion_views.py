@@ -1,6 +1,7 @@
 """The delete pages against a real registry: one tag, one image, a selection across pages, a repository;
 roles, CSRF and methods on every view that changes something; the audit rows each delete leaves."""
 
+import re
 import shutil
 from datetime import timedelta
 
@@ -121,6 +122,10 @@ def test_removing_one_tag_keeps_its_sibling_and_is_audited(shop, client_for):
     browser = client_for(roles.MAINTAINER)
     page = browser.get(reverse("browser-tag-delete", args=["team/app", "t1"])).content.decode()
     assert digests["t1"] in page and ">same<" in page  # the sibling is named
+    # The image stays: removing the tag is the safer choice, not painted as red as deleting the image.
+    assert '<button type="submit" class="btn btn-primary">Remove t1</button>' in page
+    alone = browser.get(reverse("browser-tag-delete", args=["team/app", "t2"])).content.decode()
+    assert '<button type="submit" class="btn btn-danger">Remove t2</button>' in alone  # its image goes with it
     response = browser.post(
         reverse("browser-tag-delete", args=["team/app", "t1"]),
         {"choice": "tag", "digest": digests["t1"]},
@@ -143,6 +148,12 @@ def test_removing_one_tag_keeps_its_sibling_and_is_audited(shop, client_for):
     )
     result = browser.get(response.url).content.decode()
     assert "tag removed" in result and "Finished" in result
+    # Its old address: a 404 in the app's frame, saying what became of it and where to go.
+    gone = browser.get(reverse("browser-tag", args=["team/app", "t1"]))
+    page = gone.content.decode()
+    assert gone.status_code == 404 and "<nav" in page  # the app's navigation, not a bare error page
+    assert f'href="{reverse("browser-repository", args=["team/app"])}"' in page
+    assert "maintainer-user" in page and 'href="/audit/?repository=team/app"' in page
 
 
 def test_deleting_the_image_takes_its_named_tags_only(shop, client_for):
@@ -176,13 +187,16 @@ def test_bulk_selection_by_filter_then_one_confirmation(shop, client_for):
     client, registry, digests = shop
     browser = client_for(roles.MAINTAINER)
     url = reverse("browser-repository", args=["team/app"])
-    browser.post(
+    found = browser.post(
         reverse("browser-selection", args=["team/app"]),
         {"action": "filter", "keep_newest": "2", "by": "pushed", "next": url},
+        follow=True,
     )
-    # All tags have the same pushed time in the index: set them apart as a registry's pushes would be.
+    # Found at the first reading, no tag has a known push time: the page says what stood in for it.
+    assert "6 tags have no known push time" in found.content.decode()
+    # Set them apart as notifications of a registry's pushes would.
     for n, tag in enumerate(["t1", "t2", "t3", "t4", "t5", "same"]):
-        Tag.objects.filter(name=tag).update(pushed_at=timezone.now() - timedelta(days=10 - n))
+        Tag.objects.filter(name=tag).update(pushed_at=timezone.now() - timedelta(days=10 - n), pushed_known=True)
     browser.post(reverse("browser-selection", args=["team/app"]), {"action": "clear", "next": url})
     browser.post(
         reverse("browser-selection", args=["team/app"]),
@@ -208,14 +222,23 @@ def test_bulk_selection_by_filter_then_one_confirmation(shop, client_for):
     assert "delete-selection:team/app" not in browser.session
 
 
-def test_a_bad_filter_changes_nothing(shop, client_for):
+def test_a_bad_filter_changes_nothing_and_keeps_the_input_with_one_precise_error(shop, client_for):
+    """Seen: a bad regular expression collapsed the form, lost the input and added a second, wrong error."""
     browser = client_for(roles.MAINTAINER)
     response = browser.post(
-        reverse("browser-selection", args=["team/app"]), {"action": "filter", "pattern": "(["}, follow=True
+        reverse("browser-selection", args=["team/app"]),
+        {"action": "filter", "pattern": "([", "keep_newest": "3", "by": "pushed"},
+        follow=True,
     )
-    assert "Not a valid regular expression" in response.content.decode()
+    page = response.content.decode()
+    assert '<details class="card" id="select-by-filter" open>' in page
+    assert page.count("Not a valid regular expression") == 1 and "Give at least one criterion" not in page
+    assert 'value="(["' in page and 'value="3"' in page and '<option value="pushed" selected>' in page
+    assert re.search(r'name="pattern"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*name="pattern"', page)
+    again = browser.get(reverse("browser-repository", args=["team/app"])).content.decode()
+    assert "Not a valid regular expression" not in again  # shown once
     response = browser.post(reverse("browser-selection", args=["team/app"]), {"action": "filter"}, follow=True)
-    assert "Give at least one criterion" in response.content.decode()
+    assert response.content.decode().count("Give at least one criterion") == 1
     assert browser.session.get("delete-selection:team/app", []) == []
 
 
@@ -399,3 +422,23 @@ def test_a_server_dying_while_queuing_a_new_delete_leaves_no_job(client_for, dyi
             reverse("browser-tag-delete", args=["team/app", "t3"]), {"digest": manifest.digest, "choice": "tag"}
         )
     assert not DeleteJob.objects.exists()
+
+
+def test_delete_old_tags_is_an_obvious_control_that_opens_the_filter(shop, client_for):
+    url = reverse("browser-repository", args=["team/app"])
+    browser = client_for(roles.MAINTAINER)
+    page = browser.get(url).content.decode()
+    assert 'href="?delete=old#select-by-filter">Delete old tags…</a>' in page
+    assert '<details class="card" id="select-by-filter">' in page  # closed until asked for
+    assert '<details class="card" id="select-by-filter" open>' in browser.get(url, {"delete": "old"}).content.decode()
+    assert "Delete old tags…" not in client_for(roles.VIEWER).get(url).content.decode()
+
+
+def test_a_finished_delete_leads_on_to_garbage_collection_with_what_it_would_free(shop, client_for):
+    _client, registry, digests = shop
+    job = job_for(registry, digests, DeleteJob.DONE, user="admin-user")
+    job.bytes_estimate, job.finished_at = 123_456, timezone.now()
+    job.save()
+    page = client_for(roles.ADMIN).get(reverse("browser-delete-job", args=[job.pk])).content.decode()
+    assert "About 120.6\xa0KB will be freed by the next garbage collection" in page
+    assert f'href="{reverse("browser-gc")}">Free it: garbage collection</a>' in page

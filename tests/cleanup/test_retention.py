@@ -52,7 +52,27 @@ DATED = [
 
 
 def test_keeping_the_newest_by_push_time_deletes_the_rest():
-    assert going(DATED, policy(keep_newest=2)) == ["b", "d"]
+    assert going(DATED, policy(keep_newest=2, newest_by=RetentionPolicy.PUSHED)) == ["b", "d"]
+
+
+def test_a_new_policy_keeps_the_newest_by_created_time():
+    """Push times are known only since the dashboard watched: the default is the image's own date."""
+    assert RetentionPolicy().newest_by == RetentionPolicy.CREATED
+    assert going(DATED, policy(keep_newest=2)) == ["a", "c"]
+
+
+def test_an_image_with_no_known_push_time_goes_by_its_created_time():
+    """Seen: every tag of an existing registry got the first index's time as "pushed", so "newest N by push
+    time" kept an arbitrary N. Found before the dashboard watched, a tag's push time is unknown."""
+    found_at_first_index = NOW - timedelta(hours=1)
+    tags = [
+        TagInfo("old", "sha256:old", found_at_first_index, NOW - timedelta(days=300), pushed_known=False),
+        TagInfo("new", "sha256:new", found_at_first_index, NOW - timedelta(days=2), pushed_known=False),
+        TagInfo("mid", "sha256:mid", found_at_first_index, NOW - timedelta(days=50), pushed_known=False),
+        info("pushed", pushed_days=1, created_days=400),  # told by a notification: its push time counts
+    ]
+    assert going(tags, policy(keep_newest=2, newest_by=RetentionPolicy.PUSHED)) == ["mid", "old"]
+    assert going(tags, policy(keep_days=30)) == ["mid", "old"]
 
 
 def test_keeping_the_newest_by_created_time_counts_undated_images_as_oldest():
@@ -197,7 +217,7 @@ def test_editing_a_policy_saves_it_and_records_before_and_after(client_for, save
     assert (saved_policy.keep_days, saved_policy.schedule) == (30, "daily")
     message = AuditEntry.objects.get(action=AuditEntry.RULE_CHANGE).message
     assert "keep images pushed in the last 30 days" in message
-    assert "Before: nothing-here/*: keep the 5 most recently pushed images; schedule: off" in message
+    assert "Before: nothing-here/*: keep the 5 newest images by created time; schedule: off" in message
 
 
 def test_a_bad_edit_changes_nothing(client_for, saved_policy):
@@ -289,9 +309,10 @@ def image(name: str) -> ImageSpec:
 
 
 def set_pushed(repository: str, **days_ago: float) -> None:
+    """Push times as notifications would have told them."""
     for tag, days in days_ago.items():
         Tag.objects.filter(repository__name=repository, name=tag).update(
-            pushed_at=timezone.now() - timedelta(days=days)
+            pushed_at=timezone.now() - timedelta(days=days), pushed_known=True
         )
 
 
@@ -310,7 +331,12 @@ def web(own):
     set_pushed("app/web", v1=50, v2=40, v3=30, v4=20, v5=10, stable=45, **{signature: 60})
     set_pushed("other/keep", old=100)
     policy = RetentionPolicy.objects.create(
-        registry=registry, repositories="app/*", keep_newest=2, keep_regex="^stable$", created_by="t"
+        registry=registry,
+        repositories="app/*",
+        keep_newest=2,
+        newest_by=RetentionPolicy.PUSHED,
+        keep_regex="^stable$",
+        created_by="t",
     )
     return client, registry, policy, digests
 
@@ -375,6 +401,7 @@ def test_the_dry_run_lists_what_the_run_then_deletes_and_the_same_bytes(web, cli
     assert "only untagged" in page and "Other tags keep this image: stable" in page
     assert "As of" in page and "reads the registry again first" in page
     assert "other/keep" not in page
+    assert "no known push time" not in page  # every push time known (set_pushed)
     shown_bytes = int(re.search(r'<data value="(\d+)">', page)[1])
     # What GC frees: the blobs of v2's and v3's images that no surviving image uses.
     signature = digests["v2"].replace("sha256:", "sha256-") + ".sig"
@@ -471,3 +498,10 @@ def test_the_scheduler_tick_survives_a_failing_retention_queue(monkeypatch, capl
     sync_registry.Command().tick()
     assert "The scheduler's queue_due_retention failed" in caplog.text and "database went away" in caplog.text
     assert SyncRun.objects.count() == 0  # the dummy backend ran nothing, but the reconcile was queued first
+
+
+def test_the_dry_run_says_which_images_go_by_created_time_for_want_of_a_push_time(web, client_for):
+    _client, _registry, policy, _digests = web
+    Tag.objects.filter(repository__name="app/web", name__in=["v4", "v5"]).update(pushed_known=False)
+    page = client_for(roles.ADMIN).get(reverse("browser-retention-dry-run", args=[policy.pk])).text
+    assert "2 images have no known push time" in page

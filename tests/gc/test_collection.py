@@ -4,6 +4,7 @@ bytes freed on the volume against the estimate, every kept image still pulling; 
 waiting for a collection; the time limit; a misconfigured bridge; roles; the command-line entry point."""
 
 import random
+import re
 import threading
 import time
 from datetime import timedelta
@@ -85,9 +86,15 @@ def test_dry_run_preview_confirm_then_the_volume_shrinks_by_the_estimate(gc_regi
     assert preview.blobs_eligible >= 4 and preview.manifests_eligible >= 0  # 2 layers, 2 configs (+ manifests)
     assert 2 * LAYER_BYTES <= preview.bytes_estimate < 2 * LAYER_BYTES + 20_000
     page = browser.get(response.url).content.decode()
-    assert "Collect now" in page and "blob eligible for deletion" in page
+    assert "Collect now" in page and "blob eligible for deletion" in page  # the raw log, behind a disclosure
+    # The blobs it would delete, listed with the sizes the index knows: the two layers among them.
+    listed = re.findall(r'<td class="num nowrap">([\d.]+)\xa0KB</td>', page.split('id="eligible"')[1])
+    assert sum(1 for size in listed if float(size) * 1024 >= LAYER_BYTES * 0.99) == 2, listed
 
-    response = browser.post(reverse("browser-gc-collect", args=[preview.pk]))
+    assert "make the registry read-only" in page  # what the box to tick says will happen
+    unconfirmed = browser.post(reverse("browser-gc-collect", args=[preview.pk]), follow=True)
+    assert "Nothing was started" in unconfirmed.content.decode() and not GcRun.objects.filter(dry_run=False).exists()
+    response = browser.post(reverse("browser-gc-collect", args=[preview.pk]), {"confirm": "yes"})
     run = GcRun.objects.get(dry_run=False)
     assert run.status == GcRun.DONE, (run.error, run.log)
     assert "Uploads are refused" in run.log and "writable again" in run.log
@@ -103,6 +110,7 @@ def test_dry_run_preview_confirm_then_the_volume_shrinks_by_the_estimate(gc_regi
     pulls(client, "team/app", "after")
     history = browser.get(reverse("browser-gc")).content.decode()
     assert history.count(reverse("browser-gc-run", args=[run.pk])) == 1
+    assert "“Total stored” (" in history and "counts only the layers and configs of tagged images" in history
 
 
 def test_an_empty_registry_has_nothing_to_collect(gc_registry, client_for):
@@ -327,3 +335,31 @@ def test_a_delete_job_whose_worker_died_does_not_hold_up_collection_and_is_ended
     assert cleanup_tasks.end_abandoned_jobs() == [stuck.pk]  # the scheduler's tick
     stuck.refresh_from_db()
     assert stuck.status == DeleteJob.FAILED and "Abandoned" in stuck.error
+
+
+def test_only_a_collection_that_ran_reports_what_it_freed_and_never_below_zero():
+    """A failed run's storage folder still changes (the registry's own files): seen as "Freed -16.0 KB"."""
+    failed = GcRun(dry_run=False, status=GcRun.FAILED, used_before=100_000, used_after=116_384)
+    grew = GcRun(dry_run=False, status=GcRun.DONE, used_before=100_000, used_after=104_096)
+    freed = GcRun(dry_run=False, status=GcRun.DONE, used_before=100_000, used_after=40_000)
+    assert (failed.bytes_freed, grew.bytes_freed, freed.bytes_freed) == (None, 0, 60_000)
+
+
+def test_the_eligible_blobs_name_the_deleted_tags_whose_images_used_them():
+    from catalog.models import Manifest, ManifestBlob
+
+    layer = Blob.objects.create(
+        digest="sha256:" + "1" * 64, size=5_000_000, media_type="application/vnd.oci.image.layer.v1.tar+gzip"
+    )
+    image = Manifest.objects.create(digest="sha256:" + "2" * 64, media_type="m", size=5_000_000)
+    ManifestBlob.objects.create(manifest=image, blob=layer, position=0)
+    AuditEntry.objects.create(
+        user="t", action=AuditEntry.DELETE_MANIFEST, repository="team/app", tags=["1.0", "old"], digest=image.digest
+    )
+    unknown = "sha256:" + "3" * 64
+    run = GcRun(log=f"blob eligible for deletion: {layer.digest}\nblob eligible for deletion: {unknown}\n")
+    rows = collection.eligible_blobs(run)
+    assert [(row.digest, row.size, row.images) for row in rows] == [
+        (layer.digest, 5_000_000, ["team/app:1.0", "team/app:old"]),
+        (unknown, None, []),
+    ]

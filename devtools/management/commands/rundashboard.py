@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from devtools import images, localregistry
+from registry import bridge
 from registry.client import RegistryClient, RegistryError
 from registry.htpasswd import add_user
 
@@ -137,6 +138,8 @@ class Command(BaseCommand):
                 for name, helper in running.items():
                     if helper.restart_if_stopped():
                         self.stderr.write(f"The {name} stopped (exit code {helper.exit_code}); started it again.")
+                if registry:
+                    self.restart_registry_if_stopped(registry)
                 time.sleep(SUPERVISE_SECONDS)
         except KeyboardInterrupt:
             pass
@@ -149,8 +152,22 @@ class Command(BaseCommand):
             if registry:
                 registry.stop()
 
+    def restart_registry_if_stopped(self, registry: localregistry.LocalRegistry) -> None:
+        """The demo registry is started again whenever it stops: garbage collection stops it to switch it read-only
+        (while the file read-only lies beside its pid file: registry/bridge.py) and back."""
+        if registry.process is not None and registry.process.poll() is None:
+            return
+        registry.readonly = (registry.root / bridge.READ_ONLY_FLAG).exists()
+        try:
+            with open(registry.root / "registry.log", "ab") as log:
+                registry.start(self.registry_command, log=log)
+        except (RuntimeError, RegistryError) as exc:
+            self.stderr.write(f"The demo registry did not start again ({exc}); trying again.")
+            return
+        self.stdout.write(f"Demo registry started again{' read-only' if registry.readonly else ''}.")
+
     def start_demo_registry(self, root: Path, port: int, notifications_url: str):
-        command = localregistry.registry_command() or localregistry.docker_command(root)
+        command = self.registry_command = localregistry.registry_command() or localregistry.docker_command(root)
         if command is None:
             raise CommandError(
                 "No registry to start: install the docker-registry package (apt-get install docker-registry) "
@@ -176,6 +193,7 @@ class Command(BaseCommand):
             password_file.touch(mode=0o600)
             password_file.write_text(secrets.token_urlsafe(24))
             add_user(registry.htpasswd, SERVICE_USER, password_file.read_text(), cost=4)
+        (root / bridge.READ_ONLY_FLAG).unlink(missing_ok=True)  # no collection runs before the worker does
         try:
             with open(root / "registry.log", "ab") as log:  # the child keeps its own copy of the descriptor
                 registry.start(command, log=log)
@@ -214,5 +232,6 @@ class Command(BaseCommand):
                 "REGISTRY_BINARY": localregistry.registry_command()[0],
                 "REGISTRY_CONFIG_PATH": str(registry.config_path),
                 "REGISTRY_STORAGE_PATH": str(root / "data"),
+                "REGISTRY_PID_FILE": str(registry.pid_file),  # restarted read-only and back by the loop above
             }
         return registry, env
