@@ -147,6 +147,50 @@ def index_state(registry: Registry) -> dict:
     }
 
 
+REPOSITORY_SORTS = {"name", "tags", "size", "pushed", "created"}
+
+
+@dataclass
+class RepositoryRow:
+    """A repository list row: its counts from the index, its sizes from the storage figures (when computed)."""
+
+    name: str
+    synced_at: datetime | None
+    tag_count: int
+    last_push: datetime | None  # the latest known push of one of its tags
+    newest: datetime | None  # its newest image's creation time
+    referenced: int | None = None
+    unique: int | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.name.rpartition("/")[0]
+
+
+def repository_rows(registry: Registry, query: str = "", namespace: str = "") -> list[RepositoryRow]:
+    """Every repository (filtered by name and namespace) with its tag count, latest known push and newest image."""
+    repositories = repositories_with_counts(registry).annotate(
+        last_push=Max("tags__pushed_at", filter=Q(tags__pushed_known=True)), newest=Max("tags__manifest__created")
+    )
+    if query:
+        repositories = repositories.filter(name__icontains=query)
+    if namespace:
+        repositories = repositories.filter(name__startswith=f"{namespace}/")
+    fields = ("name", "synced_at", "tag_count", "last_push", "newest")
+    return [RepositoryRow(*row) for row in repositories.values_list(*fields)]
+
+
+def sort_repositories(rows: list[RepositoryRow], sort: str, descending: bool) -> list[RepositoryRow]:
+    """By name (natural order), or by a figure with the unknown ones last both ways, then by name."""
+    rows = sorted(rows, key=lambda row: natural_key(row.name), reverse=descending and sort == "name")
+    if sort == "name":
+        return rows
+    value = {"tags": "tag_count", "size": "referenced", "pushed": "last_push", "created": "newest"}[sort]
+    known = [row for row in rows if getattr(row, value) is not None]
+    unknown = [row for row in rows if getattr(row, value) is None]
+    return sorted(known, key=lambda row: getattr(row, value), reverse=descending) + unknown
+
+
 def repositories_with_counts(registry: Registry) -> QuerySet[Repository]:
     return registry.repositories.annotate(tag_count=Count("tags")).order_by("name")
 

@@ -236,11 +236,23 @@ def registry_storage(registry: Registry) -> RegistryStorage:
     """The Storage page: every repository's usage and the registry's total. Computed once per change of the index
     (its marker is in the cache key) and kept in the cache shared by every process: reading every tag's blobs
     takes seconds at 100,000 tags."""
-    key = f"storage-v2:{registry.pk}:{registry.index_changed_at and registry.index_changed_at.isoformat()}"
-    if (cached := cache.get(key)) is None:
+    if (cached := cache.get(storage_key(registry))) is None:
         cached = compute_registry_storage(registry)
-        cache.set(key, cached, STORAGE_CACHE_SECONDS)
+        cache.set(storage_key(registry), cached, STORAGE_CACHE_SECONDS)
+        cache.set(f"storage-latest:{registry.pk}", cached, STORAGE_CACHE_SECONDS)
     return cached
+
+
+def storage_key(registry: Registry) -> str:
+    return f"storage-v2:{registry.pk}:{registry.index_changed_at and registry.index_changed_at.isoformat()}"
+
+
+def latest_registry_storage(registry: Registry) -> tuple[RegistryStorage | None, bool]:
+    """The figures as last computed, without computing them (the repository list must stay fast), and whether
+    they are those of the index as it is now."""
+    if (cached := cache.get(storage_key(registry))) is not None:
+        return cached, True
+    return cache.get(f"storage-latest:{registry.pk}"), False
 
 
 def compute_registry_storage(registry: Registry) -> RegistryStorage:

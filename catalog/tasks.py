@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.tasks import task
 from django.utils.dateparse import parse_datetime
 
-from catalog import sync
+from catalog import storage, sync
 from catalog.models import Registry, SyncRun
 from registry.client import RegistryError, get_client
 
@@ -99,3 +99,18 @@ def start_reconcile(*, verify: bool = True, not_since: datetime | None = None) -
         return False
     reconcile_registry.enqueue(verify=verify)
     return True
+
+
+STORAGE_QUEUED_SECONDS = 300  # one computation queued at a time (it takes seconds at 100,000 tags)
+
+
+@task
+def compute_storage() -> None:
+    """The storage figures for the index as it is now, for the pages that only read them (the repository list)."""
+    cache.delete("storage-queued")
+    storage.registry_storage(sync.current_registry())
+
+
+def queue_storage() -> None:
+    if cache.add("storage-queued", True, STORAGE_QUEUED_SECONDS):
+        compute_storage.enqueue()

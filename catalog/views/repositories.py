@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from catalog import detail, freshness, queries, sync
+from catalog import detail, freshness, queries, storage, sync, tasks
 from catalog.models import Registry, Tag
 from catalog.pages import not_modified, page_etag, render_page, without_refresh
 from registry.client import (
@@ -23,12 +23,13 @@ from registry.client import (
 from registry.explain import explain, refusal
 
 REPOSITORIES_PER_PAGE = 50
+ALL_REPOSITORIES = 2000  # "show all": one page for a few hundred, still a bound for a huge registry
 TAGS_PER_PAGE = 50
 
 
 @require_GET
 def repository_list(request):
-    """Every repository of the index, grouped by namespace, filterable and paginated."""
+    """Every repository of the index, grouped by namespace, filterable, sortable by its figures, paginated."""
     registry = sync.current_registry()
     failure = freshness.revalidate_catalog(registry, force="refresh" in request.GET)
     warning = _("The registry could not be reached; showing the repositories the index holds.") if failure else ""
@@ -36,14 +37,36 @@ def repository_list(request):
         if warning:
             messages.warning(request, warning)
         return redirect(without_refresh(request))
-    etag = page_etag(request, registry, warning)
+    figures, current = storage.latest_registry_storage(registry)
+    if not current:  # computed in the background; the list shows the last ones meanwhile
+        tasks.queue_storage()
+        figures, current = storage.latest_registry_storage(registry)  # (done already by an immediate backend)
+    etag = page_etag(request, registry, warning, current)
     if unchanged := not_modified(request, etag):
         return unchanged
-    query = request.GET.get("q", "").strip()
-    repositories = queries.repositories_with_counts(registry)
-    matching = repositories.filter(name__icontains=query) if query else repositories
-    page = Paginator(matching, REPOSITORIES_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"page": page, "query": query, "total": registry.repositories.count(), "warning": warning}
+    query, namespace = request.GET.get("q", "").strip(), request.GET.get("namespace", "").strip()
+    sort = request.GET.get("sort") if request.GET.get("sort") in queries.REPOSITORY_SORTS else "name"
+    descending = request.GET.get("dir", "asc" if sort == "name" else "desc") == "desc"
+    rows = queries.repository_rows(registry, query, namespace)
+    sizes = {usage.name: usage for usage in figures.repositories} if figures else {}
+    for row in rows:
+        if usage := sizes.get(row.name):
+            row.referenced, row.unique = usage.referenced, usage.unique
+    per_page = ALL_REPOSITORIES if request.GET.get("per_page") == "all" else REPOSITORIES_PER_PAGE
+    page = Paginator(queries.sort_repositories(rows, sort, descending), per_page).get_page(request.GET.get("page"))
+    names = registry.repositories.values_list("name", flat=True)
+    context = {
+        "page": page,
+        "query": query,
+        "namespace": namespace,
+        "namespaces": sorted({name.rpartition("/")[0] for name in names} - {""}, key=queries.natural_key),
+        "total": len(names),
+        "sort": sort,
+        "direction": "desc" if descending else "asc",
+        "sizes_current": current,
+        "sizes_known": figures is not None,
+        "warning": warning,
+    }
     return render_page(request, "catalog/repositories.html", context, {"repositories": "table"}, etag=etag)
 
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Count
+from django.template.defaultfilters import filesizeformat
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -112,7 +114,7 @@ def test_repository_list_shows_every_repository_grouped_by_namespace(client_for)
     assert response.status_code == 200
     for name in ("shop/api", "shop/web", "tools/multi", "tools/legacy-list", "big/many", "empty/gone"):
         assert f'href="/repositories/{name}/"' in response.text
-    assert '<tr class="namespace"><td colspan="2">shop/</td></tr>' in response.text
+    assert '<tr class="namespace"><td colspan="5">shop/</td></tr>' in response.text
 
 
 def test_a_repository_without_tags_is_marked(client_for):
@@ -558,7 +560,8 @@ def test_a_reload_that_changed_nothing_is_a_304_without_rendering(
     first = browser.get(path)
     assert first.status_code == 200 and first["ETag"]
     assert "private" in first["Cache-Control"] and "no-cache" in first["Cache-Control"]
-    with django_assert_max_num_queries(5):  # session, user, registry, role (and repository): nothing rendered
+    # Session, user, registry, role (and the repository and its tags' marker): nothing rendered.
+    with django_assert_max_num_queries(6):
         again = browser.get(path, headers={"If-None-Match": first["ETag"]})
     assert again.status_code == 304 and again.content == b"" and again["ETag"] == first["ETag"]
 
@@ -658,3 +661,46 @@ def test_an_open_repository_page_polls_and_shows_a_new_tag_highlighted(client_fo
     assert "<html" not in changed.text  # the tags section only
     new_poll = re.search(r'id="tags" hx-get="([^"]+)"', changed.text)[1].replace("&amp;", "&")
     assert client.get(url + new_poll, headers=htmx).status_code == 204
+
+
+def repository_names(html: str) -> list[str]:
+    return re.findall(r'<td><a href="/repositories/([^"]+)/">', html)
+
+
+def test_the_repository_list_shows_sizes_and_dates_sorts_by_each_and_filters_by_namespace(client_for, settings):
+    """Seen: only name and tag count. Sizes come from the storage figures, computed in the background."""
+    from catalog import storage
+
+    registry = Registry.objects.get(url=settings.REGISTRY_URL)
+    client = client_for()
+    html = client.get(reverse("browser-repositories")).text  # (the tests' task backend computes them at once)
+    figures = {usage.name: usage for usage in storage.registry_storage(registry).repositories}
+    row = re.search(r'href="/repositories/shop/api/".*?</tr>', html, re.S)[0]
+    api = figures["shop/api"]
+    assert f"{filesizeformat(api.unique)} / {filesizeformat(api.referenced)}" in row.replace("&nbsp;", "\xa0")
+
+    by_tags = repository_names(client.get(reverse("browser-repositories"), {"sort": "tags", "dir": "desc"}).text)
+    counts = dict(Repository.objects.annotate(n=Count("tags")).values_list("name", "n"))
+    assert by_tags[0] == BIG and [counts[name] for name in by_tags] == sorted(counts.values(), reverse=True)
+    by_size = repository_names(client.get(reverse("browser-repositories"), {"sort": "size"}).text)
+    assert [figures[name].referenced for name in by_size] == sorted(
+        (u.referenced for u in figures.values()), reverse=True
+    )
+    assert (
+        "namespace" not in client.get(reverse("browser-repositories"), {"sort": "size"}).text.split("<tbody>")[1][:200]
+    )
+
+    tools = client.get(reverse("browser-repositories"), {"namespace": "tools"}).text
+    assert '<option value="tools" selected>tools/</option>' in tools
+    assert {name.split("/")[0] for name in repository_names(tools)} == {"tools"}
+
+
+def test_all_repositories_fit_on_one_page_when_asked(client_for, monkeypatch):
+    from catalog.views import repositories as views
+
+    monkeypatch.setattr(views, "REPOSITORIES_PER_PAGE", 2)
+    client = client_for()
+    paged = client.get(reverse("browser-repositories")).text
+    assert len(repository_names(paged)) == 2 and "Show all on one page" in paged
+    everything = client.get(reverse("browser-repositories"), {"per_page": "all"}).text
+    assert len(repository_names(everything)) == Repository.objects.count()
