@@ -52,10 +52,13 @@ class BrowserThread:
         self.browser.close()
         self._playwright.stop()
 
-    def run(self, steps: Callable, /, cookies: list[dict] = (), **context_options) -> list[str]:
+    def run(
+        self, steps: Callable, /, cookies: list[dict] = (), scripts: list[str] = (), **context_options
+    ) -> list[str]:
         """Run steps(page) on a fresh page; returns the console errors, page errors and CSP violations seen.
         `context_options` go to Playwright's new_context (viewport, color_scheme, java_script_enabled, …);
-        `cookies` are set before the first page opens."""
+        `cookies` are set before the first page opens; `scripts` run in every page before its own (as
+        Playwright's init scripts do, whatever the page's CSP)."""
 
         def in_browser_thread() -> list[str]:
             options = {"locale": "en-US", "viewport": {"width": 1280, "height": 900}, **context_options}
@@ -63,6 +66,8 @@ class BrowserThread:
             context.set_default_timeout(10_000)
             if cookies:
                 context.add_cookies(list(cookies))
+            for script in scripts:
+                context.add_init_script(script)
             problems: list[str] = []
             try:
                 page = context.new_page()
