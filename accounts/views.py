@@ -1,12 +1,15 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import roles
+from accounts import roles, theme
 from accounts.forms import LoginForm, RoleForm
 
 login = login_not_required(
@@ -42,3 +45,31 @@ def user_role_update(request, user_id):
         role = roles.ROLE_LABELS[form.cleaned_data["role"]]
         messages.success(request, _("%(user)s is now %(role)s.") % {"user": user.username, "role": role})
     return redirect("browser-users")
+
+
+@login_not_required
+@require_POST
+def theme_update(request):
+    """Remember the color theme (theme.CHOICES) in a cookie, then go back to the page the form was on. The page's
+    script posts it in the background (an htmx-style request) and gets a 204: it has switched the colors already."""
+    choice = request.POST.get("theme", "")
+    if choice not in dict(theme.CHOICES):
+        return HttpResponseBadRequest(_("Choose one of the listed themes."))
+    if request.htmx:
+        response = HttpResponse(status=204)
+    else:
+        back = request.POST.get("next", "")
+        safe = url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure())
+        response = redirect(back if safe else "browser-home")
+    if choice == theme.SYSTEM:
+        response.delete_cookie(theme.COOKIE, samesite="Lax")
+    else:
+        response.set_cookie(
+            theme.COOKIE,
+            choice,
+            max_age=theme.MAX_AGE,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response

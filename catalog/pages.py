@@ -2,10 +2,10 @@
 for a reload that would show the same thing again, 304 Not Modified without rendering anything.
 
 A page's ETag is made of what decides its content: the index's change marker (Registry.index_changed_at, set by
-every write that changes what a page shows), the user and role, language, URL and query, the htmx target, the CSRF
-cookie (forms carry its token), what the user's session holds (the tags selected for deletion), the code's
-templates, the minute (pages say "3 minutes ago"), and what the view adds (a Refresh in progress). A page with a
-message waiting is always rendered."""
+every write that changes what a page shows), the user and role, language and color theme, URL and query, the htmx
+target, the CSRF cookie (forms carry its token), what the user's session holds (the tags selected for deletion), the
+code's templates, the minute (pages say "3 minutes ago"), and what the view adds (a Refresh in progress). A page
+with a message waiting is always rendered."""
 
 import hashlib
 import time
@@ -19,7 +19,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import parse_etags
 
-from accounts import roles
+from accounts import roles, theme
 from registry import reachability
 
 
@@ -47,6 +47,7 @@ def page_etag(request, registry, *parts) -> str:
         request.user.pk,
         roles.role_of(request.user),
         request.LANGUAGE_CODE,
+        theme.theme_of(request),
         request.get_full_path(),
         request.headers.get("HX-Request"),
         request.headers.get("HX-Target"),

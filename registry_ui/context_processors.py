@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from accounts import roles
+from accounts import roles, theme
 from registry import reachability
 
 
@@ -13,4 +13,6 @@ def dashboard(request):
         "user_role": role,
         "is_admin": role == roles.ADMIN,
         "is_maintainer": role in (roles.MAINTAINER, roles.ADMIN),  # may delete tags and read the audit log
+        "theme": theme.theme_of(request),
+        "theme_choices": theme.CHOICES,
     }

@@ -52,5 +52,6 @@ urlpatterns = [
     path("login/", accounts.login, name="login"),
     path("logout/", accounts.logout, name="logout"),
     path("language/", login_not_required(require_POST(set_language)), name="set_language"),
+    path("theme/", accounts.theme_update, name="browser-theme"),
     path("health/", health, name="browser-health"),
 ]

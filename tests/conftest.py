@@ -26,7 +26,7 @@ from devtools.localregistry import LocalRegistry
 from registry.client import RegistryClient, reset_client
 from registry.htpasswd import add_user
 
-pytest_plugins = ["tests.docker_engine"]
+pytest_plugins = ["tests.docker_engine", "tests.browser"]
 
 # The outside process each fixture starts or reaches, as the marker its tests get.
 OUTSIDE = {

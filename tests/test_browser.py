@@ -1,105 +1,21 @@
 """End to end in a real Chromium (Debian's, driven by Playwright) against the live dashboard: sign in, browse
 to a repository, filter, sort and open a tag, with no console error and no Content-Security-Policy violation
-on the way.
-
-Playwright's sync API marks an asyncio loop as running in the thread that uses it, for as long as it lives.
-Django then refuses ORM calls in that thread (SynchronousOnlyOperation), and pytest-django makes them there
-(creating the test database, flushing it after a transactional test). So the browser lives in a thread of
-its own and each test hands its browser steps to that thread; the test's thread stays a plain sync thread.
-"""
+on the way. The browser and its thread: tests/browser.py."""
 
 import re
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import USERS
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.slow
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SCREENSHOT = Path("/tmp/tag_page.png")
-
-# Reports every CSP violation of every page to Python (init scripts run again after each navigation).
-REPORT_CSP_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.reportCspViolation(
-    `${event.violatedDirective} blocked ${event.blockedURI || "inline code"} at ${event.sourceFile}:${event.lineNumber}`
-  );
-});
-"""
-
-
-class BrowserThread:
-    """A headless Chromium owned by one thread; `run` executes browser steps in that thread."""
-
-    def __init__(self) -> None:
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playwright")
-        self._thread.submit(self._start).result()
-
-    def _start(self) -> None:
-        from playwright.sync_api import expect, sync_playwright
-
-        expect.set_options(timeout=10_000)  # as the actions' timeout below: room for a slow CI machine
-        self._playwright = sync_playwright().start()
-        self.browser = self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-
-    def _stop(self) -> None:
-        self.browser.close()
-        self._playwright.stop()
-
-    def run(self, steps: Callable, /) -> list[str]:
-        """Run steps(page) on a fresh page; returns the console errors, page errors and CSP violations seen."""
-
-        def in_browser_thread() -> list[str]:
-            context = self.browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(10_000)
-            problems: list[str] = []
-            try:
-                page = context.new_page()
-                page.on(
-                    "console", lambda message: message.type == "error" and problems.append(f"console: {message.text}")
-                )
-                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-                page.expose_function("reportCspViolation", lambda text: problems.append(f"CSP violation: {text}"))
-                page.add_init_script(REPORT_CSP_VIOLATIONS)
-                steps(page)
-            finally:
-                context.close()
-            return problems
-
-        return self._thread.submit(in_browser_thread).result()
-
-    def close(self) -> None:
-        try:
-            self._thread.submit(self._stop).result()
-        finally:
-            self._thread.shutdown()
+SCREENSHOT = "/tmp/tag_page.png"
 
 
 def size_in_bytes(text: str) -> float:
     """Undo Django's filesizeformat ("962 bytes", "1.2 KB") well enough to compare sizes."""
     number, unit = text.replace("\xa0", " ").split()
     return float(number) * 1024 ** ["bytes", "KB", "MB", "GB"].index(unit)
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """One headless Chromium for the session, launched as this machine requires (never `playwright install`)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)")
-    browser = BrowserThread()
-    yield browser
-    browser.close()
 
 
 @pytest.mark.browser
@@ -182,7 +98,7 @@ def test_sign_in_browse_filter_sort_and_open_a_tag(live_server, chromium, regist
         for digest in layers.locator("tbody tr .digest").all():
             expect(digest).to_have_text(re.compile(r"^sha256:[0-9a-f]{64}$"))
         expect(page.get_by_role("link", name="latest", exact=True)).to_be_visible()  # "Also tagged"
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.screenshot(path=SCREENSHOT, full_page=True)
 
     problems = chromium.run(steps)
     assert problems == [], "console errors, page errors or CSP violations:\n" + "\n".join(problems)

@@ -14,6 +14,9 @@ CHART_BARS = 10
 
 # The chart's geometry, in SVG user units: names right-aligned left of the bars, sizes right of them.
 CHART_WIDTH, BARS_LEFT, BARS_WIDTH, ROW_HEIGHT, BAR_HEIGHT = 800, 230, 470, 30, 18
+# On a phone the same chart is drawn narrow, each name and size on a line above its bar, so that it fits the screen
+# without shrinking its text.
+NARROW_WIDTH, NARROW_ROW_HEIGHT, NARROW_TEXT_Y, NARROW_BAR_Y = 340, 44, 13, 20
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,22 @@ class Bar:
         return BARS_LEFT + self.unique_width + self.shared_width + 8
 
 
+@dataclass(frozen=True)
+class NarrowBar:
+    usage: storage.RepositoryUsage
+    top: int
+    unique_width: float
+    shared_width: float
+
+    @property
+    def text_y(self) -> int:
+        return self.top + NARROW_TEXT_Y
+
+    @property
+    def y(self) -> int:
+        return self.top + NARROW_BAR_Y
+
+
 def chart(usages: list[storage.RepositoryUsage]) -> dict | None:
     """Bars for the largest repositories (usages come largest first), scaled to the largest."""
     largest = [usage for usage in usages[:CHART_BARS] if usage.referenced]
@@ -46,8 +65,16 @@ def chart(usages: list[storage.RepositoryUsage]) -> dict | None:
         Bar(usage, 6 + n * ROW_HEIGHT, round(usage.unique * scale, 1), round(usage.shared * scale, 1))
         for n, usage in enumerate(largest)
     ]
+    narrow_scale = NARROW_WIDTH / largest[0].referenced
+    narrow = [
+        NarrowBar(
+            usage, n * NARROW_ROW_HEIGHT, round(usage.unique * narrow_scale, 1), round(usage.shared * narrow_scale, 1)
+        )
+        for n, usage in enumerate(largest)
+    ]
     return {
         "bars": bars,
+        "narrow": {"bars": narrow, "width": NARROW_WIDTH, "height": len(narrow) * NARROW_ROW_HEIGHT},
         "width": CHART_WIDTH,
         "height": len(bars) * ROW_HEIGHT,
         "bars_left": BARS_LEFT,

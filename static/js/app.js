@@ -113,4 +113,20 @@
       field.select();
     }
   });
+
+  // The phone menu (a <details>) closes on Escape and on a click outside it, as menus do.
+  document.addEventListener("keydown", function (event) {
+    var menu = document.querySelector(".phone-menu[open]");
+    if (menu && event.key === "Escape") {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var menu = document.querySelector(".phone-menu[open]");
+    if (menu && !menu.contains(event.target)) {
+      menu.open = false;
+    }
+  });
 })();

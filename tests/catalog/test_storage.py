@@ -84,6 +84,12 @@ def test_the_chart_draws_the_ten_largest_scaled_to_the_largest():
     first, last = chart["bars"][0], chart["bars"][-1]
     assert first.unique_width + first.shared_width == storage_views.BARS_WIDTH
     assert last.unique_width == pytest.approx(storage_views.BARS_WIDTH * 50 / 1000, abs=0.1)
+    # The phone's drawing: the same bars, as wide as its narrow box, one row below another.
+    narrow = chart["narrow"]["bars"]
+    assert [bar.usage for bar in narrow] == [bar.usage for bar in chart["bars"]]
+    assert narrow[0].unique_width + narrow[0].shared_width == chart["narrow"]["width"] == storage_views.NARROW_WIDTH
+    assert narrow[1].y - narrow[0].y == storage_views.NARROW_ROW_HEIGHT
+    assert narrow[-1].y + chart["bar_height"] <= chart["narrow"]["height"]
     assert storage_views.chart([RepositoryUsage("empty", 0, 0, 0)]) is None
 
 
@@ -236,10 +242,11 @@ def test_the_storage_page_shows_each_repository_the_total_and_a_chart(pushed, cl
         cells = row(html, reverse("browser-storage-repository", args=[usage.name]))
         assert values(cells) == [usage.referenced, usage.unique, usage.shared]
         assert filesizeformat(usage.referenced) in cells and filesizeformat(usage.unique) in cells
-    svg = re.search(r"<svg class=\"storage-chart\".*?</svg>", html, re.S).group(0)
-    assert 'role="img"' in svg and 'aria-labelledby="storage-chart-title"' in svg
-    assert "The 4 largest repositories by referenced bytes" in svg
-    assert svg.count('class="bar-unique"') == 4 and svg.count('class="bar-shared"') == 2  # multi and plain share
+    for drawing in ["wide", "narrow"]:  # the narrow one is for phones
+        svg = re.search(rf'<svg class="storage-chart storage-chart-{drawing}".*?</svg>', html, re.S).group(0)
+        assert 'role="img"' in svg and 'aria-labelledby="storage-chart-' in svg
+        assert "The 4 largest repositories by referenced bytes" in svg
+        assert svg.count('class="bar-unique"') == 4 and svg.count('class="bar-shared"') == 2  # multi and plain share
     assert "Manifests themselves (a few KB each) are not counted" in html
     layers = re.search(r'<section class="card" id="largest-layers">.*?</section>', html, re.S).group(0)
     sizes = [int(v) for v in re.findall(r'<data value="(\d+)">', layers)]
@@ -295,7 +302,7 @@ def test_an_empty_index_says_the_background_sync_fills_it(own, client_for):
     response = client_for().get(reverse("browser-storage"))
     assert response.status_code == 200
     assert "The index is empty." in response.text and "background sync" in response.text
-    assert '<svg class="storage-chart"' not in response.text
+    assert "storage-chart" not in response.text
 
 
 @pytest.mark.parametrize("url", [reverse("browser-storage"), reverse("browser-storage-repository", args=["a/b"])])

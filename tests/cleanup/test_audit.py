@@ -91,7 +91,7 @@ def test_an_entry_shows_every_column(client_for):
     assert '<time datetime="2025-03-10T12:00:00+00:00"' in html
     assert "2025-03-10 12:00:00</time>" in html
     assert "<td>Delete image</td>" in html and "<td>Remove tag</td>" in html
-    assert '<td class="mono small">10.0.0.7</td>' in html
+    assert '<td class="mono small secondary">10.0.0.7</td>' in html
     assert "t0, t1, t2, t3, t4, t5, t6, t7, t8, t9 <span" in html and "t10" not in html
     assert "and 2 more" in html
     assert f'<span class="digest" title="{DIGEST}">ab12cd34ef56</span>' in html

@@ -1,0 +1,105 @@
+"""A real Chromium (Debian's, driven by Playwright) for the tests that look at pages as a person would.
+
+Playwright's sync API marks an asyncio loop as running in the thread that uses it, for as long as it lives.
+Django then refuses ORM calls in that thread (SynchronousOnlyOperation), and pytest-django makes them there
+(creating the test database, flushing it after a transactional test). So the browser lives in a thread of
+its own and each test hands its browser steps to that thread; the test's thread stays a plain sync thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+# Reports every CSP violation of every page to Python (init scripts run again after each navigation).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline code"} at ${event.sourceFile}:${event.lineNumber}`
+  );
+});
+"""
+
+
+class BrowserThread:
+    """A headless Chromium owned by one thread; `run` executes browser steps in that thread."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playwright")
+        self._thread.submit(self._start).result()
+
+    def _start(self) -> None:
+        from playwright.sync_api import expect, sync_playwright
+
+        expect.set_options(timeout=10_000)  # as the actions' timeout below: room for a slow CI machine
+        self._playwright = sync_playwright().start()
+        self.browser = self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+    def _stop(self) -> None:
+        self.browser.close()
+        self._playwright.stop()
+
+    def run(
+        self, steps: Callable, /, cookies: list[dict] = (), scripts: list[str] = (), **context_options
+    ) -> list[str]:
+        """Run steps(page) on a fresh page; returns the console errors, page errors and CSP violations seen.
+        `context_options` go to Playwright's new_context (viewport, color_scheme, java_script_enabled, …);
+        `cookies` are set before the first page opens; `scripts` run in every page before its own (as
+        Playwright's init scripts do, whatever the page's CSP)."""
+
+        def in_browser_thread() -> list[str]:
+            options = {"locale": "en-US", "viewport": {"width": 1280, "height": 900}, **context_options}
+            context = self.browser.new_context(**options)
+            context.set_default_timeout(10_000)
+            if cookies:
+                context.add_cookies(list(cookies))
+            for script in scripts:
+                context.add_init_script(script)
+            problems: list[str] = []
+            try:
+                page = context.new_page()
+                page.on(
+                    "console",
+                    lambda message: (
+                        message.type == "error"
+                        and problems.append(f"console: {message.text} at {message.location.get('url', '?')}")
+                    ),
+                )
+                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+                page.expose_function("reportCspViolation", lambda text: problems.append(f"CSP violation: {text}"))
+                page.add_init_script(REPORT_CSP_VIOLATIONS)
+                steps(page)
+            finally:
+                context.close()
+            return problems
+
+        return self._thread.submit(in_browser_thread).result()
+
+    def close(self) -> None:
+        try:
+            self._thread.submit(self._stop).result()
+        finally:
+            self._thread.shutdown()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the session, launched as this machine requires (never `playwright install`)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)")
+    browser = BrowserThread()
+    yield browser
+    browser.close()
