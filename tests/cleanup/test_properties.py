@@ -268,7 +268,8 @@ def test_a_retention_run_deletes_exactly_the_tags_its_rules_do_not_keep(own, gra
     now = timezone.now()
     pushed_at = {tag: now - timedelta(hours=len(order) - n) for n, tag in enumerate(order)}
     for tag, when in pushed_at.items():
-        Tag.objects.filter(repository__name=pushed.repository, name=tag).update(pushed_at=when)
+        # As notifications would have told them.
+        Tag.objects.filter(repository__name=pushed.repository, name=tag).update(pushed_at=when, pushed_known=True)
     keep_newest = data.draw(st.integers(0, 3), label="keep newest") or None
     keep_regex = data.draw(st.sampled_from(["", "^img-1", "-0$", "^plat-"]), label="keep")
     protect_regex = data.draw(st.sampled_from(["", "^idx-"]), label="protect")
@@ -277,6 +278,7 @@ def test_a_retention_run_deletes_exactly_the_tags_its_rules_do_not_keep(own, gra
         registry=registry,
         repositories=pushed.repository,
         keep_newest=keep_newest,
+        newest_by=RetentionPolicy.PUSHED,
         keep_regex=keep_regex,
         protect_regex=protect_regex,
     )
