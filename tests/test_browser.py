@@ -65,6 +65,15 @@ def test_sign_in_browse_filter_sort_and_open_a_tag(live_server, chromium, regist
         for tag, shared in [("1.10.0", 1), ("latest", 1), ("1.2.0", 0), ("1.0.0", 0)]:
             row = rows.filter(has=page.get_by_role("link", name=tag, exact=True))
             expect(row.locator(".badge", has_text="shared")).to_have_count(shared)
+        # Each row copies its own docker pull command (over plain HTTP the page falls back to execCommand).
+        copy = rows.filter(has=page.get_by_role("link", name="1.2.0", exact=True)).get_by_role(
+            "button", name="Copy pull"
+        )
+        copy.click()
+        expect(copy).to_have_text(re.compile(r"^(Copied|Press Ctrl\+C)$"))
+        expect(page.locator("#pull-3, #pull-1, #pull-2, #pull-4").filter(has_text=":1.2.0")).to_have_text(
+            f"docker pull {host}/shop/api:1.2.0"
+        )
 
         # Sorting by size swaps the table in place (htmx). First click: largest first, equal sizes by tag reversed.
         size_header = page.locator("#tags th", has_text="Size")
@@ -99,6 +108,9 @@ def test_sign_in_browse_filter_sort_and_open_a_tag(live_server, chromium, regist
             expect(digest).to_have_text(re.compile(r"^sha256:[0-9a-f]{64}$"))
         expect(page.get_by_role("link", name="latest", exact=True)).to_be_visible()  # "Also tagged"
         page.screenshot(path=SCREENSHOT, full_page=True)
+        # "/" goes to the top bar's search.
+        page.locator("body").press("/")
+        expect(page.locator("#topbar-search")).to_be_focused()
 
     problems = chromium.run(steps)
     assert problems == [], "console errors, page errors or CSP violations:\n" + "\n".join(problems)

@@ -106,6 +106,18 @@
     }
   });
 
+  // "/" puts the cursor in the top bar's search, as on many sites, unless one is typing somewhere already.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    var typing = target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+    var search = document.getElementById("topbar-search");
+    if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey && search) {
+      event.preventDefault();
+      search.focus();
+      search.select();
+    }
+  });
+
   // Clicking into a read-only copy field selects all of it, ready for Ctrl+C.
   document.addEventListener("focusin", function (event) {
     var field = event.target;

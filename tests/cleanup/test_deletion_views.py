@@ -442,3 +442,6 @@ def test_a_finished_delete_leads_on_to_garbage_collection_with_what_it_would_fre
     page = client_for(roles.ADMIN).get(reverse("browser-delete-job", args=[job.pk])).content.decode()
     assert "About 120.6\xa0KB will be freed by the next garbage collection" in page
     assert f'href="{reverse("browser-gc")}">Free it: garbage collection</a>' in page
+    # A delete's pages belong to the repositories it deleted from, not to the audit log (seen: "Audit log" lit).
+    assert re.search(r'<a href="/repositories/" class="active" aria-current="page">', page)
+    assert not re.search(r'<a href="/audit/" class="active"', page)
