@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.core.cache import cache
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
@@ -144,6 +145,7 @@ def index_state(registry: Registry) -> dict:
         "registry": registry,
         "run": registry.sync_runs.order_by("-started_at").first(),
         "checked_since": None if unchecked else oldest,
+        "queued": bool(cache.get("reconcile-queued")),  # catalog.tasks.QUEUED_KEY: asked for, not started yet
     }
 
 

@@ -24,9 +24,15 @@ TAG_LINK_PAUSES = (
 )  # seconds between asks about a pushed tag that answers 404  # how long a Refresh's outcome is kept for its page
 
 
+QUEUED_KEY = "reconcile-queued"  # a full reconcile asked for from a page, until its run starts (the card says so)
+QUEUED_SECONDS = 120
+
+
 @task
 def reconcile_registry(verify: bool = True) -> int:
     """A reconcile (see sync.reconcile); returns the SyncRun's id."""
+    if verify:
+        cache.delete(QUEUED_KEY)
     return sync.reconcile(get_client(), sync.current_registry(), verify=verify).pk
 
 
@@ -97,6 +103,8 @@ def start_reconcile(*, verify: bool = True, not_since: datetime | None = None) -
         return False
     if not_since and runs.filter(started_at__gte=not_since).exists():
         return False
+    if verify:
+        cache.set(QUEUED_KEY, True, QUEUED_SECONDS)
     reconcile_registry.enqueue(verify=verify)
     return True
 

@@ -1,5 +1,7 @@
 """The Refresh button: queues a full reconcile and shows its progress."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -38,6 +40,24 @@ def test_a_running_refresh_is_not_started_twice_and_is_polled(client_for, settin
     assert 'hx-trigger="every 1s"' in response.text
     assert "3 of 10 repositories" in response.text
     assert SyncRun.objects.count() == 1
+
+
+def test_a_queued_refresh_says_so_at_once_and_is_polled_until_its_run_starts(client_for, settings):
+    """Seen: the home page's Refresh gave no feedback while the task waited for the worker."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
+    client = client_for()
+    response = client.post(reverse("browser-sync"), headers={"HX-Request": "true"})
+    assert "Refresh queued" in response.text and 'hx-trigger="every 1s"' in response.text
+    assert re.search(r'<button type="submit" class="btn btn-small btn-secondary" disabled>', response.text)
+    assert "Refresh queued" in client.get(reverse("browser-sync-status")).text  # the poll
+    SyncRun.objects.create(registry=sync.current_registry(), kind=SyncRun.FULL, repositories_total=4)
+    assert "0 of 4 repositories" in client.get(reverse("browser-sync-status")).text  # running now
+    # On the home page the card sits above the figures, not below the fold.
+    home = client.get(reverse("browser-home")).text
+    assert home.index('id="sync-status"') < home.index('<div class="stats">') or '<div class="stats">' not in home
 
 
 def test_refresh_takes_a_post_with_csrf_and_a_sign_in(client, db):
