@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from accounts import roles
@@ -75,19 +76,14 @@ def test_maintainers_and_admins_see_the_entries_newest_first(client_for, role):
 
 def test_an_entry_shows_every_column(client_for):
     job = DeleteJob.objects.create(registry=sync.current_registry(), kind=DeleteJob.TAG, requested_by="alice")
-    entry(
-        "Deleted.",
-        action=AuditEntry.DELETE_MANIFEST,
-        tags=[f"t{n}" for n in range(12)],
-        bytes=3 * 1024 * 1024,
-        job=job,
-    )
+    entry("Deleted.", action=AuditEntry.DELETE_MANIFEST, tags=[f"t{n}" for n in range(12)], bytes=3 * 1024 * 1024)
     entry("Moved since.", outcome=AuditEntry.SKIPPED, tags=[], digest="")
     entry("Refused.", outcome=AuditEntry.FAILED, source=AuditEntry.REGISTRY, user="")
+    entry("In a job.", tags=["j1"], job=job)
     html = client_for(roles.MAINTAINER).get(reverse("browser-audit")).text
     assert "<h1>Audit log</h1>" in html
     assert "from which address" in html
-    assert "3 entries" in html
+    assert "4 rows" in html
     assert '<time datetime="2025-03-10T12:00:00+00:00"' in html
     assert "2025-03-10 12:00:00</time>" in html
     assert "<td>Delete image</td>" in html and "<td>Remove tag</td>" in html
@@ -264,3 +260,26 @@ def test_the_csv_applies_the_filters(client_for):
     assert [row[9] for row in rows[1:]] == ["by-bob"]
     rows = csv_rows(client.get(reverse("browser-audit-csv"), {"until": "2025-03-10", "since": "not a date"}))
     assert [row[9] for row in rows[1:]] == ["by-registry", "by-alice"]
+
+
+def test_a_delete_job_is_one_row_with_its_entries_folded_under_it(client_for):
+    """Seen: a 34-tag delete made 77 rows (each delete again as "Delete seen by the registry")."""
+    job = DeleteJob.objects.create(registry=sync.current_registry(), kind=DeleteJob.TAGS, requested_by="alice")
+    for n in range(34):
+        entry(f"tag {n}", tags=[f"v{n}"], job=job, outcome=AuditEntry.FAILED if n == 7 else AuditEntry.DONE)
+        entry("", action=AuditEntry.REGISTRY_DELETE, source=AuditEntry.REGISTRY, user=settings.REGISTRY_USERNAME)
+    entry("someone else's", action=AuditEntry.REGISTRY_DELETE, source=AuditEntry.REGISTRY, user="bob")
+    entry("by hand, outside a job")
+    html = client_for(roles.MAINTAINER).get(reverse("browser-audit")).text
+    assert "3 rows" in html  # the job, bob's delete, the loose entry
+    assert "34 deletes the registry reported for the dashboard's own account are folded" in html
+    row = re.search(r'<tr class="job-row">.*?</tr>', html, re.S)[0]
+    assert "Delete job: 34 entries" in row and "<summary>34 tags</summary>" in row
+    assert (
+        '<span class="badge badge-ok">done: 33</span>' in row
+        and '<span class="badge badge-danger">failed: 1</span>' in row
+    )
+    assert row.count("<li>") == 34 and f'<a href="/deletes/{job.pk}/">Job {job.pk}</a>' in row
+    assert "someone else&#x27;s" in html and "by hand, outside a job" in html
+    csv = csv_rows(client_for(roles.MAINTAINER).get(reverse("browser-audit-csv")))
+    assert len(csv) == 1 + 34 + 34 + 2  # the CSV keeps every entry
