@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -427,6 +427,7 @@ def walk(client: RegistryClient, registry: Registry, run: SyncRun, verify: bool)
             run.repositories_done += 1
             run.save(update_fields=["repositories_total", "repositories_done", "manifests_fetched", "errors"])
         prune_manifests()
+        refresh_statistics()
         run.status = SyncRun.DONE
         registry.last_reconciled_at = timezone.now()
         registry.save(update_fields=["last_reconciled_at"])
@@ -448,6 +449,16 @@ def sync_one(
         )
     except UNREADABLE as exc:
         run.errors.append({"repository": name, "error": exc.message})
+
+
+def refresh_statistics() -> None:
+    """SQLite plans queries from statistics it gathers only when told (PostgreSQL's autovacuum does it itself).
+    Without them, at 100,000 tags it read a repository's 50,000 tags through the name index to find the 50 of a
+    page by manifest (a page took 235 ms instead of 53): ANALYZE the index's tables, 60 ms at that size."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE catalog_tag")
+            cursor.execute("ANALYZE catalog_manifest")
 
 
 def prune_manifests() -> int:

@@ -349,3 +349,17 @@ def test_a_push_time_is_known_only_for_what_the_dashboard_saw_being_pushed(own):
     sync.record_push(client, registry, "other/app", "1", one.manifest.digest, datetime(2025, 5, 2, tzinfo=UTC))
     one.refresh_from_db()
     assert one.pushed_known and one.pushed_at == datetime(2025, 5, 2, tzinfo=UTC)
+
+
+def test_a_reconcile_leaves_sqlite_the_statistics_it_plans_queries_with(own):
+    """Seen at 100,000 tags: without them SQLite read a repository's 50,000 tags to find one page's 50."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL gathers its own (autovacuum)")
+    _, client, registry = own
+    push_image(client, "team/app", "1", image("one"))
+    sync.reconcile(client, registry, verify=False)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT tbl FROM sqlite_stat1")
+        assert {"catalog_tag", "catalog_manifest"} <= {row[0] for row in cursor.fetchall()}
