@@ -225,7 +225,9 @@ def caches_from_url(name: str) -> dict:
     """Redis when a URL is set (redis://, rediss:// or unix://), for both caches. Without it, "default" is files in
     DATA_DIR/cache, shared by every process on this machine (web workers, task workers: sign-in throttling, the
     "already queued" marks, a Refresh's outcome), and "registry", the manifests and configs the registry client
-    keeps by digest, is each process's memory (what it holds never changes, so nothing needs sharing)."""
+    keeps by digest, is each process's memory (what it holds never changes, so nothing needs sharing). It holds
+    2,000 of them: enough for the pages people have open and a sync's chunk of tags; a first index of 50,000 tags
+    fills whatever size it is given with entries it never reads again."""
     url = env_str(name)
     if not url:
         return {
@@ -239,7 +241,7 @@ def caches_from_url(name: str) -> dict:
                 "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                 "LOCATION": "registry-ui",
                 "TIMEOUT": None,
-                "OPTIONS": {"MAX_ENTRIES": 20_000},
+                "OPTIONS": {"MAX_ENTRIES": 2_000},
             },
         }
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
