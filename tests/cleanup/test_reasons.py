@@ -1,7 +1,7 @@
-"""Reasons written by background work (whose language is English) read in the reader's language: each kind is
-written by the worker's own code under English, then read on its page in Spanish, with its parameters; the
-registry's own words inside stay as they came; rows written before reasons were stored show their text as it
-was; the CSV stays in English."""
+"""Reasons the dashboard writes down, read in the reader's language: each kind is written by the dashboard's own
+code (a worker's in English, a rule change in its writer's language), then read on its page in Spanish, with its
+parameters; the registry's own words inside stay as they came; rows written before reasons were stored show their
+text as it was; the CSV stays in English."""
 
 from datetime import timedelta
 
@@ -13,7 +13,7 @@ from accounts import roles
 from catalog import sync
 from cleanup import run as delete_run
 from cleanup import tasks as cleanup_tasks
-from cleanup.models import AuditEntry, DeleteJob
+from cleanup.models import AuditEntry, DeleteJob, RetentionPolicy
 from cleanup.plan import Choice, Plan, Step
 from garbage_collection import collection, exclusion
 from garbage_collection.models import GcRun
@@ -164,6 +164,28 @@ def test_a_collections_time_limit_and_blobs_deleted_read_in_spanish(client_for, 
     audit = page(browser, "browser-audit")
     assert "Detenida tras 7 segundos (GC_TIME_LIMIT)." in audit and "Blobs eliminados: 12." in audit
     assert "Stopped after" not in audit and "blobs deleted" not in audit
+
+
+def test_a_rule_change_reads_in_the_readers_language_whoever_wrote_it(client_for, db):
+    """Written in a request, in its writer's language: an English admin's change reads Spanish to a Spanish
+    reader, plurals and the schedule included, and the Spanish admin's reads English to an English one."""
+    policy = {"repositories": "shop/*", "keep_newest": "3", "newest_by": "pushed", "schedule": "daily"}
+    admin = client_for(roles.ADMIN)
+    admin.post(reverse("browser-retention"), {**policy, "keep_regex": "^v"}, HTTP_ACCEPT_LANGUAGE="en")
+    created = RetentionPolicy.objects.get()
+    changed = {**policy, "keep_newest": "1", "schedule": "weekly"}
+    admin.post(reverse("browser-retention-edit", args=[created.pk]), changed, **SPANISH)
+    spanish = page(admin, "browser-audit")
+    assert (
+        f"Creación: política de retención #{created.pk}. shop/*: conservar las 3 últimas imágenes subidas; "
+        "conservar las etiquetas que coincidan con ^v; programación: diaria." in spanish
+    )
+    assert "conservar la última imagen subida; programación: semanal. Antes: shop/*: conservar las 3" in spanish
+    english = admin.get(reverse("browser-audit"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert (
+        f"Changed retention policy #{created.pk}. shop/*: keep the most recently pushed image; schedule: weekly."
+        in (english)
+    )
 
 
 def test_rows_written_before_reasons_were_stored_show_their_text_as_it_was(client_for, db):
