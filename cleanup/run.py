@@ -188,7 +188,12 @@ def refusal_reason(error: RegistryError) -> list:
     """What registry.explain.refusal() says, as a stored reason: the dashboard's sentence for a refused delete (or
     the registry's words), and what else happened."""
     message_id = refusal_id(error)
-    return [reason(message_id) if message_id else error.message, error.note]
+    return [reason(message_id) if message_id else error.message, note_reason(error)]
+
+
+def note_reason(error: RegistryError) -> dict | str:
+    """What else happened (RegistryError.note), as a stored reason."""
+    return reason(error.note, **error.note_params) if error.note else ""
 
 
 def perform(client: RegistryClient, step: Step, mode: str) -> tuple[str, object, RegistryError | None]:
@@ -199,7 +204,7 @@ def perform(client: RegistryClient, step: Step, mode: str) -> tuple[str, object,
         client.delete_manifest(step.repository, step.digest)
     except (RegistryUnreachable, RegistryTimeout) as exc:
         # The request may have been carried out before the answer was lost: unknown, not failed.
-        return AuditEntry.UNKNOWN, f"{exc.message} {exc.note}".strip(), exc
+        return AuditEntry.UNKNOWN, [exc.message, note_reason(exc)], exc
     except RegistryError as exc:
         return AuditEntry.FAILED, refusal_reason(exc), exc
     problems = []

@@ -49,7 +49,8 @@ READ_ONLY = gettext_noop("The registry is in maintenance (read-only mode): nothi
 
 def refusal(error: RegistryError) -> str:
     """What a person should know when the registry refuses a delete, and what else happened."""
-    return f"{explain_refusal(error)} {error.note}".strip()
+    note = _(error.note) % error.note_params if error.note else ""
+    return f"{explain_refusal(error)} {note}".strip()
 
 
 def explain_refusal(error: RegistryError) -> str:

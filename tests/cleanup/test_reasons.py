@@ -18,7 +18,7 @@ from cleanup.plan import Choice, Plan, Step
 from garbage_collection import collection, exclusion
 from garbage_collection.models import GcRun
 from registry import bridge
-from registry.client import NotFound, ReadOnly
+from registry.client import LEFT_ON_PLACEHOLDER, NotFound, ReadOnly, RegistryError
 
 DIGEST = "sha256:" + "a" * 64
 MOVED_TO = "sha256:" + "b" * 64
@@ -27,7 +27,7 @@ SPANISH = {"HTTP_ACCEPT_LANGUAGE": "es"}
 
 class TroubledRegistry:
     """The registry client's seam, for what a real registry can't easily be made to do on cue: refuse every delete
-    as read-only, say where a tag points now, take uploads when it should not."""
+    as read-only, fail a tag's removal half way, say where a tag points now, take uploads when it should not."""
 
     def __init__(self, tags: dict[str, str] | None = None) -> None:
         self.tags = tags or {}
@@ -40,6 +40,13 @@ class TroubledRegistry:
 
     def delete_manifest(self, repository, digest):
         raise ReadOnly("405 read-only")
+
+    def remove_tag(self, repository, tag, mode, digest=None):
+        """As the client's throwaway removal fails when the placeholder's delete is refused and the tag can't be put
+        back either."""
+        error = RegistryError(f"The registry refused DELETE of {repository}'s placeholder: DENIED")
+        error.note, error.note_params = LEFT_ON_PLACEHOLDER, {"placeholder": MOVED_TO}
+        raise error
 
     def accepts_uploads(self, repository):
         return True
@@ -85,6 +92,16 @@ def test_a_refused_delete_and_the_steps_it_stopped_read_in_spanish(client_for, d
     shown = page(client_for(roles.MAINTAINER), "browser-delete-job", job.pk)
     assert shown.count(read_only) == 2 and f"No se intentó: {read_only}" in shown
     assert "nothing can be deleted" not in shown
+
+
+def test_what_else_happened_to_a_refused_removal_reads_in_spanish_after_the_registrys_words(client_for, db):
+    job = finished_job()
+    step = Step(AuditEntry.REMOVE_TAG, "team/app", DIGEST, ["old"])
+    with translation.override("en"):
+        delete_run.perform_all(job, TroubledRegistry({"old": DIGEST}), [step], "throwaway")
+    shown = page(client_for(roles.MAINTAINER), "browser-delete-job", job.pk)
+    refused = escape("The registry refused DELETE of team/app's placeholder: DENIED")
+    assert f"{refused} La etiqueta apunta ahora a una imagen provisional vacía ({MOVED_TO}): vuelva a subirla." in shown
 
 
 def test_a_job_that_failed_says_why_in_spanish(client_for, db):
