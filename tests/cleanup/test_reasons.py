@@ -14,7 +14,7 @@ from catalog import sync
 from cleanup import run as delete_run
 from cleanup import tasks as cleanup_tasks
 from cleanup.models import AuditEntry, DeleteJob, RetentionPolicy
-from cleanup.plan import Choice, Plan, Step
+from cleanup.plan import Choice, Plan, Step, plan_repository
 from garbage_collection import collection, exclusion
 from garbage_collection.models import GcRun
 from registry import bridge
@@ -104,6 +104,21 @@ def test_what_else_happened_to_a_refused_removal_reads_in_spanish_after_the_regi
     assert f"{refused} La etiqueta apunta ahora a una imagen provisional vacía ({MOVED_TO}): vuelva a subirla." in shown
 
 
+def test_why_a_tag_was_only_removed_reads_in_spanish(client_for, db):
+    """The plan's reason (other tags keep the image), written to the entry of a removal that went through."""
+
+    class Obliging(TroubledRegistry):
+        def remove_tag(self, repository, tag, mode, digest=None):
+            return None
+
+    job = finished_job()
+    steps = plan_repository("team/app", current={"old": DIGEST, "stable": DIGEST}, chosen={"old": DIGEST})
+    with translation.override("en"):
+        delete_run.perform_all(job, Obliging({"old": DIGEST}), steps, "native")
+    shown = page(client_for(roles.MAINTAINER), "browser-delete-job", job.pk)
+    assert "Otras etiquetas conservan esta imagen: stable." in shown and "Other tags keep" not in shown
+
+
 def test_a_job_that_failed_says_why_in_spanish(client_for, db):
     refused = finished_job(status=DeleteJob.RUNNING, selection=[])
     stuck = finished_job(status=DeleteJob.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=2))
@@ -163,6 +178,23 @@ def test_a_collections_error_notes_and_audit_entry_read_in_spanish(client_for, d
     assert "El registro acepta subidas: ponlo antes en solo lectura" in shown
     assert "Storage size not measured" not in shown and "The registry accepts uploads" not in shown
     assert "El registro acepta subidas: ponlo antes en solo lectura" in page(browser, "browser-audit")
+
+
+def test_a_collection_nothing_finished_says_why_in_spanish(client_for, db):
+    registry = sync.current_registry()
+    silent = GcRun.objects.create(
+        registry=registry, requested_by="t", status=GcRun.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=2)
+    )
+    unclaimed = GcRun.objects.create(
+        registry=registry, requested_by="t", created_at=timezone.now() - timedelta(hours=2)
+    )
+    with translation.override("en"):
+        exclusion.expire_abandoned(registry)
+    browser = client_for(roles.ADMIN)
+    assert "Abandonada: el proceso que la ejecutaba se detuvo. Revisa el registro" in page(
+        browser, "browser-gc-run", silent.pk
+    )
+    assert "Ningún proceso de tareas la tomó en una hora" in page(browser, "browser-gc-run", unclaimed.pk)
 
 
 def test_a_collections_time_limit_and_blobs_deleted_read_in_spanish(client_for, db, settings):
