@@ -89,7 +89,7 @@ def wait_for_collection(registry: Registry, limit: float) -> bool:
     return True
 
 
-def delete_waits_for_collection(sender, job: DeleteJob, **kwargs) -> str | None:
+def delete_waits_for_collection(sender, job: DeleteJob, **kwargs) -> dict | None:
     """cleanup.signals.delete_job_starting: a delete job starts once no real collection runs, or fails (the stored
     reason returned)."""
     if not wait_for_collection(job.registry, limit=DELETE_WAIT_FOR_GC_SECONDS):

@@ -43,8 +43,6 @@ IMAGE_TYPES = {OCI_MANIFEST, DOCKER_MANIFEST}
 MANIFEST_ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 
 MAX_IN_FLIGHT = 8
-PUT_BACK = gettext_noop("The tag was put back on its image.")
-LEFT_ON_PLACEHOLDER = gettext_noop("The tag now points to an empty placeholder (%(placeholder)s): push it again.")
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024  # any other answer: catalog and tag pages, errors, tokens
@@ -69,6 +67,10 @@ R = TypeVar("R")
 
 
 # --- Errors ---------------------------------------------------------------------------------
+
+# RegistryError.note after a tag's removal failed half way (remove_tag).
+PUT_BACK = gettext_noop("The tag was put back on its image.")
+LEFT_ON_PLACEHOLDER = gettext_noop("The tag now points to an empty placeholder (%(placeholder)s): push it again.")
 
 
 class RegistryError(Exception):
