@@ -3,11 +3,13 @@ that asks is `sync_registry --every` (catalog.signals.scheduler_tick)."""
 
 from datetime import datetime, timedelta
 
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 OFF, DAILY, WEEKLY = "off", "daily", "weekly"
 SECONDS = {DAILY: 86400, WEEKLY: 7 * 86400}
-CHOICES = [(OFF, gettext_lazy("off")), (DAILY, gettext_lazy("daily")), (WEEKLY, gettext_lazy("weekly"))]
+# Untranslated: the audit log stores a policy's schedule this way and translates it when shown.
+LABELS = {OFF: gettext_noop("off"), DAILY: gettext_noop("daily"), WEEKLY: gettext_noop("weekly")}
+CHOICES = [(key, gettext_lazy(label)) for key, label in LABELS.items()]
 
 
 def is_due(schedule: str, last_run: datetime | None, now: datetime) -> bool:

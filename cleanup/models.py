@@ -6,6 +6,9 @@ from django.utils import timezone
 
 from catalog import schedule
 from catalog.models import Registry
+from cleanup import reasons
+
+STORED_REASON = "The text untranslated, with its parameters (cleanup/reasons.py); null: only the text is known."
 
 
 class Job(models.Model):
@@ -21,13 +24,24 @@ class Job(models.Model):
     def finished(self) -> bool:
         return self.status in (self.DONE, self.FAILED)
 
+    def fail(self, why) -> None:
+        """Failed, for `why` (a stored reason, cleanup/reasons.py); the caller saves status, error and error_reason."""
+        self.status, self.error, self.error_reason = self.FAILED, reasons.english(why), why
+
+    @property
+    def shown_error(self) -> str:
+        """Why it failed, in the reader's language; a row written before reasons were stored shows its text."""
+        return self.error if self.error_reason is None else reasons.shown(self.error_reason)
+
     @classmethod
-    def end_abandoned(cls, registry, stuck: models.Q, error: str) -> list[int]:
-        """Mark failed, with `error`, the registry's jobs the `stuck` condition finds (their worker died: a job left
-        queued or running would hold up the work waiting for it); their ids."""
+    def end_abandoned(cls, registry, stuck: models.Q, why) -> list[int]:
+        """Mark failed, for `why` (a stored reason), the registry's jobs the `stuck` condition finds (their worker
+        died: a job left queued or running would hold up the work waiting for it); their ids."""
         found = cls.objects.filter(stuck, registry=registry)
         ids = list(found.values_list("pk", flat=True))
-        found.filter(pk__in=ids).update(status=cls.FAILED, finished_at=timezone.now(), error=error)
+        found.filter(pk__in=ids).update(
+            status=cls.FAILED, finished_at=timezone.now(), error=reasons.english(why), error_reason=why
+        )
         return ids
 
 
@@ -63,6 +77,7 @@ class DeleteJob(Job):
     failed = models.IntegerField(default=0)
     bytes_estimate = models.BigIntegerField(default=0, help_text="Freed after garbage collection, from the index.")
     error = models.TextField(blank=True)
+    error_reason = models.JSONField(null=True, blank=True, help_text=STORED_REASON)
 
     class Meta:
         indexes = [models.Index(fields=["registry", "-created_at"], name="deletejob_registry_created")]
@@ -99,12 +114,18 @@ class AuditEntry(models.Model):
     digest = models.CharField(max_length=80, blank=True)
     outcome = models.CharField(max_length=20, default=DONE)
     message = models.TextField(blank=True)
+    message_reason = models.JSONField(null=True, blank=True, help_text=STORED_REASON)
     bytes = models.BigIntegerField(default=0, help_text="Estimated bytes freed after garbage collection.")
     job = models.ForeignKey(DeleteJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries")
 
     class Meta:
         ordering = ["-timestamp", "-pk"]
         verbose_name_plural = "audit entries"
+
+    @property
+    def shown_message(self) -> str:
+        """The message in the reader's language; a row written before reasons were stored shows its text."""
+        return self.message if self.message_reason is None else reasons.shown(self.message_reason)
 
 
 class RetentionPolicy(models.Model):

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from catalog import storage
 from catalog.models import ManifestChild, Registry, Tag
+from cleanup import reasons
 from cleanup.models import AuditEntry
 
 
@@ -43,11 +44,16 @@ class Step:
     tags: list[str]
     children: list[str] = field(default_factory=list)  # an index's images deleted after it
     bytes: int = 0  # freed after garbage collection, from the index
-    reason: str = ""  # why a chosen tag is only untagged
+    why: dict | str = ""  # why a chosen tag is only untagged, as a stored reason (written to the audit log)
 
     @property
     def deletes_manifest(self) -> bool:
         return self.action == AuditEntry.DELETE_MANIFEST
+
+    @property
+    def reason(self) -> str:
+        """Why a chosen tag is only untagged, in the current language."""
+        return reasons.shown(self.why)
 
 
 @dataclass
@@ -113,16 +119,16 @@ def plan_repository(repository: str, current: dict[str, str], chosen: dict[str, 
         tags = sorted(tag for tag in chosen if chosen[tag] == digest)
         if digest in kept:
             others = sorted(set(tags_by_digest[digest]) - set(tags))
-            reason = _("Other tags keep this image: %(tags)s.") % {"tags": ", ".join(others[:5])}
+            why = reasons.reason(gettext_noop("Other tags keep this image: %(tags)s."), tags=", ".join(others[:5]))
         elif digest in inside_kept:
-            reason = _("This image is part of a multi-platform image that stays.")
+            why = reasons.reason(gettext_noop("This image is part of a multi-platform image that stays."))
         else:
             orphans = [c for c in children.get(digest, ()) if c not in inside_kept and c not in kept]
             orphans = [c for c in orphans if c not in claimed]
             claimed.update(orphans)
             steps.append(Step(AuditEntry.DELETE_MANIFEST, repository, digest, tags, children=orphans))
             continue
-        steps.extend(Step(AuditEntry.REMOVE_TAG, repository, digest, [tag], reason=reason) for tag in tags)
+        steps.extend(Step(AuditEntry.REMOVE_TAG, repository, digest, [tag], why=why) for tag in tags)
     return steps
 
 

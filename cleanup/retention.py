@@ -25,14 +25,14 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop
 
 from catalog import queries, schedule, sync
 from catalog.models import Registry, Tag
 from cleanup import patterns, run
 from cleanup.models import DeleteJob, RetentionPolicy
 from cleanup.plan import Choice, plan
+from cleanup.reasons import counted, joined, reason, shown
 from registry.client import get_client
 
 UNDATED = datetime.min.replace(tzinfo=UTC)  # sorts an image without a created time below every other
@@ -113,33 +113,48 @@ def to_delete(tags: Iterable[TagInfo], policies: Iterable[RetentionPolicy], now:
     return sorted((tag for tag in candidates if tag.name not in kept), key=lambda tag: tag.name)
 
 
-def describe(policy: RetentionPolicy) -> str:
-    """The policy's rules in words."""
+def description(policy: RetentionPolicy) -> dict:
+    """The policy's rules in words, as a stored reason (cleanup/reasons.py): the audit log keeps it."""
     rules = []
     if policy.keep_newest:
         if policy.newest_by == RetentionPolicy.CREATED:
-            text = ngettext(
-                "keep the newest image by created time",
-                "keep the %(count)d newest images by created time",
-                policy.keep_newest,
+            rules.append(
+                counted(
+                    "keep the newest image by created time",
+                    "keep the %(count)d newest images by created time",
+                    policy.keep_newest,
+                )
             )
         else:
-            text = ngettext(
-                "keep the most recently pushed image",
-                "keep the %(count)d most recently pushed images",
-                policy.keep_newest,
+            rules.append(
+                counted(
+                    "keep the most recently pushed image",
+                    "keep the %(count)d most recently pushed images",
+                    policy.keep_newest,
+                )
             )
-        rules.append(text % {"count": policy.keep_newest})
     if policy.keep_days:
-        text = ngettext(
-            "keep images pushed in the last day", "keep images pushed in the last %(count)d days", policy.keep_days
+        rules.append(
+            counted(
+                "keep images pushed in the last day", "keep images pushed in the last %(count)d days", policy.keep_days
+            )
         )
-        rules.append(text % {"count": policy.keep_days})
     if policy.keep_regex:
-        rules.append(_("keep tags matching %(regex)s") % {"regex": policy.keep_regex})
+        rules.append(reason(gettext_noop("keep tags matching %(regex)s"), regex=policy.keep_regex))
     if policy.protect_regex:
-        rules.append(_("never delete tags matching %(regex)s") % {"regex": policy.protect_regex})
-    return "; ".join(rules) or _("no retain rule: deletes nothing")
+        rules.append(reason(gettext_noop("never delete tags matching %(regex)s"), regex=policy.protect_regex))
+    return joined(rules or [reason(gettext_noop("no retain rule: deletes nothing"))], "; ")
+
+
+def describe(policy: RetentionPolicy) -> str:
+    """The policy's rules in words."""
+    return shown(description(policy))
+
+
+def schedule_description(policy: RetentionPolicy) -> dict:
+    """The policy's schedule as a stored reason."""
+    label = schedule.LABELS.get(policy.schedule)
+    return reason(label) if label else policy.schedule
 
 
 def schedule_label(policy: RetentionPolicy) -> str:

@@ -11,12 +11,13 @@ from datetime import timedelta
 
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from catalog import heartbeat, sync
 from catalog.models import Registry, Repository, Tag
 from cleanup.models import AuditEntry, DeleteJob
 from cleanup.plan import Choice, Plan, Step, plan
+from cleanup.reasons import english, reason
 from registry.client import (
     DeleteDisabled,
     NotFound,
@@ -27,12 +28,13 @@ from registry.client import (
     RegistryUnreachable,
     get_client,
 )
-from registry.explain import refusal
+from registry.explain import refusal_id
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 32  # steps between two progress updates
 CAPABILITIES_SECONDS = 60  # how long "delete is enabled" is believed before asking again
+ALREADY_GONE = gettext_noop("Already gone from the registry.")
 
 
 # --- Capabilities ---------------------------------------------------------------------------
@@ -110,11 +112,11 @@ def carry_out(job: DeleteJob, client: RegistryClient, choose, repositories: list
         with contextlib.suppress(RegistryError):  # still not answering: the scheduler's tick reads back later
             read_back_unknown(job, client)
     except RegistryError as exc:
-        job.status, job.error = DeleteJob.FAILED, refusal(exc)
+        job.fail(refusal_reason(exc))
         logger.warning("Delete job %s failed: %s", job.pk, exc.message)
     except Exception:
         # A job left "running" would block retention runs for good: record the stop, then let it propagate.
-        job.status, job.error = DeleteJob.FAILED, _("Stopped by an internal error; see the server log.")
+        job.fail(reason(gettext_noop("Stopped by an internal error; see the server log.")))
         logger.exception("Delete job %s stopped", job.pk)
         raise
     finally:
@@ -123,7 +125,7 @@ def carry_out(job: DeleteJob, client: RegistryClient, choose, repositories: list
                 sync.sync_repository(client, registry, name)  # the index shows the outcome at once
         job.finished_at = timezone.now()
         # Not a plain save(): done and failed were counted in the database (F expressions).
-        job.save(update_fields=["status", "error", "finished_at"])
+        job.save(update_fields=["status", "error", "error_reason", "finished_at"])
 
 
 def whole_repository(name: str):
@@ -140,12 +142,12 @@ def whole_repository(name: str):
 
 def record_untouched(job: DeleteJob, work: Plan) -> None:
     """Entries for the chosen tags the plan leaves out: gone already (done), or moved (left alone)."""
-    moved = _("Left alone: the tag now points to %(digest)s, not to the image that was chosen.")
-    outcomes = [(choice, AuditEntry.DONE, _("Already gone from the registry.")) for choice in work.gone]
-    outcomes += [(choice, AuditEntry.SKIPPED, moved % {"digest": now[:19]}) for choice, now in work.moved]
+    moved = gettext_noop("Left alone: the tag now points to %(digest)s, not to the image that was chosen.")
+    outcomes = [(choice, AuditEntry.DONE, reason(ALREADY_GONE)) for choice in work.gone]
+    outcomes += [(choice, AuditEntry.SKIPPED, reason(moved, digest=now[:19])) for choice, now in work.moved]
     entries = [
-        entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], choice.digest, outcome, message)
-        for choice, outcome, message in outcomes
+        entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], choice.digest, outcome, why)
+        for choice, outcome, why in outcomes
     ]
     AuditEntry.objects.bulk_create(entries)
     DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries))
@@ -167,32 +169,44 @@ def perform_all(job: DeleteJob, client: RegistryClient, steps: list[Step], mode:
             run_step = lambda step: perform(client, step, mode)  # noqa: E731
             outcomes = client.map(run_step, chunk) if parallel else [run_step(step) for step in chunk]
         else:
-            not_attempted = _("Not attempted: %(reason)s") % {"reason": refusal(refused)}
+            not_attempted = reason(gettext_noop("Not attempted: %(reason)s"), reason=refusal_reason(refused))
             outcomes = [(AuditEntry.FAILED, not_attempted, None)] * len(chunk)
         entries, failed = [], 0
-        for step, (outcome, message, error) in zip(chunk, outcomes, strict=True):
+        for step, (outcome, why, error) in zip(chunk, outcomes, strict=True):
             if isinstance(error, (DeleteDisabled, ReadOnly)) and refused is None:
                 refused = error
             failed += len(step.tags) if outcome == AuditEntry.FAILED else 0
             freed = step.bytes if outcome == AuditEntry.DONE else 0
-            entries.append(entry(job, step.action, step.repository, step.tags, step.digest, outcome, message, freed))
+            entries.append(entry(job, step.action, step.repository, step.tags, step.digest, outcome, why, freed))
         AuditEntry.objects.bulk_create(entries)
         DeleteJob.objects.filter(pk=job.pk).update(
             done=F("done") + sum(len(step.tags) for step in chunk), failed=F("failed") + failed
         )
 
 
-def perform(client: RegistryClient, step: Step, mode: str) -> tuple[str, str, RegistryError | None]:
-    """One step against the registry: (outcome, message, the error if any). Runs on a client thread."""
+def refusal_reason(error: RegistryError) -> list:
+    """What registry.explain.refusal() says, as a stored reason: the dashboard's sentence for a refused delete (or
+    the registry's words), and what else happened."""
+    message_id = refusal_id(error)
+    return [reason(message_id) if message_id else error.message, note_reason(error)]
+
+
+def note_reason(error: RegistryError) -> dict | str:
+    """What else happened (RegistryError.note), as a stored reason."""
+    return reason(error.note, **error.note_params) if error.note else ""
+
+
+def perform(client: RegistryClient, step: Step, mode: str) -> tuple[str, object, RegistryError | None]:
+    """One step against the registry: (outcome, a stored reason, the error if any). Runs on a client thread."""
     try:
         if not step.deletes_manifest:
             return remove_tag(client, step, mode)
         client.delete_manifest(step.repository, step.digest)
     except (RegistryUnreachable, RegistryTimeout) as exc:
         # The request may have been carried out before the answer was lost: unknown, not failed.
-        return AuditEntry.UNKNOWN, f"{exc.message} {exc.note}".strip(), exc
+        return AuditEntry.UNKNOWN, [exc.message, note_reason(exc)], exc
     except RegistryError as exc:
-        return AuditEntry.FAILED, refusal(exc), exc
+        return AuditEntry.FAILED, refusal_reason(exc), exc
     problems = []
     for child in step.children:
         try:
@@ -200,23 +214,22 @@ def perform(client: RegistryClient, step: Step, mode: str) -> tuple[str, str, Re
         except RegistryError as exc:
             problems.append(f"{child[:19]}: {exc.message}")
     if problems:
-        message = _("The index was deleted; some of its images could not be: %(problems)s") % {
-            "problems": "; ".join(problems)
-        }
-        return AuditEntry.DONE, message, None
-    return AuditEntry.DONE, step.reason, None
+        message = gettext_noop("The index was deleted; some of its images could not be: %(problems)s")
+        return AuditEntry.DONE, reason(message, problems="; ".join(problems)), None
+    return AuditEntry.DONE, step.why, None
 
 
-def remove_tag(client: RegistryClient, step: Step, mode: str) -> tuple[str, str, RegistryError | None]:
+def remove_tag(client: RegistryClient, step: Step, mode: str) -> tuple[str, object, RegistryError | None]:
     tag = step.tags[0]
     try:
         now = client.resolve(step.repository, tag)
     except NotFound:
-        return AuditEntry.DONE, _("Already gone from the registry."), None
+        return AuditEntry.DONE, reason(ALREADY_GONE), None
     if now != step.digest:
-        return AuditEntry.SKIPPED, _("Left alone: the tag moved to %(digest)s meanwhile.") % {"digest": now[:19]}, None
+        moved = gettext_noop("Left alone: the tag moved to %(digest)s meanwhile.")
+        return AuditEntry.SKIPPED, reason(moved, digest=now[:19]), None
     client.remove_tag(step.repository, tag, mode, step.digest)
-    return AuditEntry.DONE, step.reason, None
+    return AuditEntry.DONE, step.why, None
 
 
 def finish_half_deleted(job: DeleteJob, client: RegistryClient, choices: list[Choice], mode: str) -> None:
@@ -233,22 +246,23 @@ def finish_half_deleted(job: DeleteJob, client: RegistryClient, choices: list[Ch
         if choice.tag not in listed.get(choice.repository, set()):
             indexed = Tag.objects.filter(repository__registry=job.registry, repository__name=choice.repository)
             if indexed.filter(name=choice.tag).exists():
-                outcomes.append((choice, AuditEntry.SKIPPED, _("It leads to an image again: left alone.")))
+                again = gettext_noop("It leads to an image again: left alone.")
+                outcomes.append((choice, AuditEntry.SKIPPED, reason(again)))
             else:
-                outcomes.append((choice, AuditEntry.DONE, _("Already gone from the registry.")))
+                outcomes.append((choice, AuditEntry.DONE, reason(ALREADY_GONE)))
             continue
         try:
             client.remove_tag(choice.repository, choice.tag, mode)
         except RegistryError as exc:
-            outcomes.append((choice, AuditEntry.FAILED, refusal(exc)))
+            outcomes.append((choice, AuditEntry.FAILED, refusal_reason(exc)))
         else:
-            outcomes.append((choice, AuditEntry.DONE, _("Finished: the half-deleted tag is gone.")))
+            outcomes.append((choice, AuditEntry.DONE, reason(gettext_noop("Finished: the half-deleted tag is gone."))))
     entries = [
-        entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], "", outcome, message)
-        for choice, outcome, message in outcomes
+        entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], "", outcome, why)
+        for choice, outcome, why in outcomes
     ]
     AuditEntry.objects.bulk_create(entries)
-    failed = sum(1 for _choice, outcome, _message in outcomes if outcome == AuditEntry.FAILED)
+    failed = sum(1 for _choice, outcome, _why in outcomes if outcome == AuditEntry.FAILED)
     DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries), failed=F("failed") + failed)
 
 
@@ -260,30 +274,35 @@ def read_back_unknown(job: DeleteJob, client: RegistryClient) -> int:
     if not unknown:
         return 0
 
-    def read(entry: AuditEntry) -> tuple[str, str]:
+    def read(entry: AuditEntry) -> tuple[str, object]:
         if entry.action == AuditEntry.DELETE_MANIFEST:
-            gone = sync.resolve_or_none(client, entry.repository, entry.digest) is None
-            return (
-                (AuditEntry.DONE, _("Deleted (the registry's answer was lost; read back afterwards)."))
-                if gone
-                else (AuditEntry.FAILED, _("Not deleted: the registry stopped answering first."))
-            )
+            if sync.resolve_or_none(client, entry.repository, entry.digest) is None:
+                deleted = gettext_noop("Deleted (the registry's answer was lost; read back afterwards).")
+                return AuditEntry.DONE, reason(deleted)
+            return AuditEntry.FAILED, reason(gettext_noop("Not deleted: the registry stopped answering first."))
         now = sync.resolve_or_none(client, entry.repository, entry.tags[0])
         if now is None:
-            return AuditEntry.DONE, _("Removed (the registry's answer was lost; read back afterwards).")
+            removed = gettext_noop("Removed (the registry's answer was lost; read back afterwards).")
+            return AuditEntry.DONE, reason(removed)
         if now == entry.digest:
-            return AuditEntry.FAILED, _("Not removed: the registry stopped answering first.")
-        where = _("Not removed: the registry stopped answering half way, and the tag now points to %(digest)s.")
-        return AuditEntry.FAILED, f"{where % {'digest': now}} {entry.message}"
+            return AuditEntry.FAILED, reason(gettext_noop("Not removed: the registry stopped answering first."))
+        where = gettext_noop(
+            "Not removed: the registry stopped answering half way, and the tag now points to %(digest)s."
+        )
+        # Then what the entry said before (the registry's words when its answer was lost), kept apart from the
+        # sentence so that the sentence is translated and the words are not.
+        before = entry.message if entry.message_reason is None else entry.message_reason
+        return AuditEntry.FAILED, [reason(where, digest=now), before]
 
-    for found, (outcome, message) in zip(unknown, client.map(read, unknown), strict=True):
-        AuditEntry.objects.filter(pk=found.pk).update(outcome=outcome, message=message)
+    for found, (outcome, why) in zip(unknown, client.map(read, unknown), strict=True):
+        AuditEntry.objects.filter(pk=found.pk).update(outcome=outcome, message=english(why), message_reason=why)
     failed = job.entries.filter(outcome=AuditEntry.FAILED).values_list("tags", flat=True)
     DeleteJob.objects.filter(pk=job.pk).update(failed=sum(len(tags) for tags in failed))
     return len(unknown)
 
 
-def entry(job, action, repository, tags, digest, outcome, message, freed=0) -> AuditEntry:
+def entry(job, action, repository, tags, digest, outcome, why, freed=0) -> AuditEntry:
+    """An entry of the job; `why` is a stored reason (cleanup/reasons.py)."""
     return AuditEntry(
         user=job.requested_by,
         address=job.address,
@@ -292,7 +311,8 @@ def entry(job, action, repository, tags, digest, outcome, message, freed=0) -> A
         tags=tags,
         digest=digest,
         outcome=outcome,
-        message=message,
+        message=english(why),
+        message_reason=why,
         bytes=freed,
         job=job,
     )
@@ -307,7 +327,7 @@ def end_abandoned(registry: Registry) -> list[int]:
     """Running jobs whose worker stopped giving signs of life are marked failed (their entries still say what was
     done; read_back() finds out the rest); their ids."""
     stuck = Q(status=DeleteJob.RUNNING) & heartbeat.silent()
-    return DeleteJob.end_abandoned(registry, stuck, _("Abandoned: the worker running it stopped."))
+    return DeleteJob.end_abandoned(registry, stuck, reason(gettext_noop("Abandoned: the worker running it stopped.")))
 
 
 def read_back(job: DeleteJob, client: RegistryClient) -> None:
@@ -319,9 +339,13 @@ def read_back(job: DeleteJob, client: RegistryClient) -> None:
     entries = []
     for choice, digest in zip(unreached, now, strict=True):
         if digest is None:
-            outcome = (AuditEntry.DONE, _("Gone from the registry when the stopped job was read back."))
+            outcome = (
+                AuditEntry.DONE,
+                reason(gettext_noop("Gone from the registry when the stopped job was read back.")),
+            )
         elif digest != choice.digest:
-            outcome = (AuditEntry.SKIPPED, _("Left alone: the tag now points to %(digest)s.") % {"digest": digest[:19]})
+            moved = gettext_noop("Left alone: the tag now points to %(digest)s.")
+            outcome = (AuditEntry.SKIPPED, reason(moved, digest=digest[:19]))
         else:
             continue  # still there: "not attempted", as the job's page says of every tag it has no entry for
         entries.append(entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], choice.digest, *outcome))

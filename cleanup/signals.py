@@ -4,6 +4,6 @@ imports them."""
 from django.dispatch import Signal
 
 # Sent with `job` when a delete job's task is about to start. A receiver may hold the job back until it can go
-# (garbage_collection waits for a running collection) and returns a reason for a person when it must not go
-# at all; the job then fails with that reason.
+# (garbage_collection waits for a running collection) and returns a stored reason (cleanup/reasons.py) when it
+# must not go at all; the job then fails with that reason.
 delete_job_starting = Signal()

@@ -20,10 +20,11 @@ def run_delete_job(job_id: int) -> str:
     job = DeleteJob.objects.select_related("registry", "policy").get(pk=job_id)
     if job.status != DeleteJob.QUEUED:  # delivered twice, or cancelled
         return job.status
-    reasons = [reason for _, reason in delete_job_starting.send(sender=DeleteJob, job=job) if reason]
-    if reasons:
-        job.status, job.error = DeleteJob.FAILED, reasons[0]
-        job.save(update_fields=["status", "error"])
+    # Each receiver answers None, or why the job cannot start (a stored reason, cleanup/reasons.py).
+    refusals = [why for _, why in delete_job_starting.send(sender=DeleteJob, job=job) if why]
+    if refusals:
+        job.fail(refusals[0])
+        job.save(update_fields=["status", "error", "error_reason"])
         return job.status
     choose = None  # the choices the job was created with
     if job.kind == DeleteJob.RETENTION and job.policy:

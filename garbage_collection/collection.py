@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from catalog import heartbeat
 from catalog.models import Blob, ManifestBlob, Registry
 from cleanup.models import AuditEntry
+from cleanup.reasons import english, reason
 from garbage_collection import exclusion
 from garbage_collection.exclusion import Busy
 from garbage_collection.models import GcRun
@@ -134,7 +135,7 @@ def new_run(registry: Registry, *, dry_run: bool, user: str, address: str = "", 
         raise ValueError("--delete-untagged is never used on distribution 2.x")
     with transaction.atomic():
         if exclusion.active(registry):
-            raise Busy(_("A garbage collection is already queued or running."))
+            raise Busy(reason(gettext_noop("A garbage collection is already queued or running.")))
         return GcRun.objects.create(
             registry=registry,
             dry_run=dry_run,
@@ -148,12 +149,21 @@ def new_run(registry: Registry, *, dry_run: bool, user: str, address: str = "", 
 # --- Running ----------------------------------------------------------------------------------
 
 
+class NotReadOnly(Exception):
+    """The registry still accepts uploads: nothing is collected. `why` is a stored reason (cleanup/reasons.py)."""
+
+    def __init__(self, why) -> None:
+        super().__init__(english(why))
+        self.why = why
+
+
 class LogWriter:
     """Collects output lines from the bridge's thread and writes them to the run at most every
-    LOG_FLUSH_SECONDS, so the page's poll shows the log growing."""
+    LOG_FLUSH_SECONDS, so the page's poll shows the log growing. The dashboard's own notes are lines starting
+    with "# ", in English, and kept as stored reasons too (GcRun.log_notes) for the page to translate."""
 
     def __init__(self, run: GcRun) -> None:
-        self.run, self.lines, self.lock, self.flushed = run, [], threading.Lock(), 0.0
+        self.run, self.lines, self.notes, self.lock, self.flushed = run, [], [], threading.Lock(), 0.0
 
     def __call__(self, line: str) -> None:
         with self.lock:
@@ -161,15 +171,19 @@ class LogWriter:
         if time.monotonic() - self.flushed > LOG_FLUSH_SECONDS:
             self.flush()
 
-    def note(self, text: str) -> None:
-        self(f"# {text}")
+    def note(self, why) -> None:
+        """A line of the dashboard's own: `why` is a stored reason."""
+        with self.lock:
+            self.notes.append(why)
+        self(f"# {english(why)}")
 
     def flush(self) -> None:
         with self.lock:
             text = "\n".join(self.lines)
+            notes = list(self.notes)
             self.flushed = time.monotonic()
-        GcRun.objects.filter(pk=self.run.pk).update(log=text)
-        self.run.log = text
+        GcRun.objects.filter(pk=self.run.pk).update(log=text, log_notes=notes)
+        self.run.log, self.run.log_notes = text, notes
 
 
 def run(gc: GcRun, client: RegistryClient | None = None) -> GcRun:
@@ -191,23 +205,29 @@ def carry_out(gc: GcRun, client: RegistryClient) -> None:
             exclusion.wait_for_deletes(gc.registry, log.note)
         gc.used_before = storage_bytes(log)
         if not gc.dry_run and bridge.can_restart():
-            log.note(_("Switching the registry to read-only."))
+            log.note(reason(gettext_noop("Switching the registry to read-only.")))
             bridge.restart_registry(read_only=True)
             read_only = True
         if not gc.dry_run:
             verify_read_only(client, gc.registry)  # else the registry's owner switched it
-            log.note(_("Uploads are refused: collecting."))
+            log.note(reason(gettext_noop("Uploads are refused: collecting.")))
         result = bridge.run_registry(command(gc.dry_run, gc.delete_untagged), on_line=log)
         record(gc, result, log)
-    except (bridge.BridgeError, RegistryError, Busy) as exc:
-        gc.status, gc.error = GcRun.FAILED, getattr(exc, "message", str(exc))
-        log.note(gc.error)
+    except (Busy, NotReadOnly) as exc:
+        gc.fail(exc.why)
+        log.note(exc.why)
+    except (bridge.BridgeError, RegistryError) as exc:
+        gc.fail(exc.message)  # the bridge's or the registry's own words
+        log.note(exc.message)
     finally:
         if read_only:
             restore(gc, log)
         elif not gc.dry_run and gc.status == GcRun.DONE:
-            log.note(_("Now switch the registry back to writable and restart it (its blob cache still lists the "
-                       "deleted blobs)."))  # fmt: skip
+            switch_back = gettext_noop(
+                "Now switch the registry back to writable and restart it (its blob cache still lists the deleted "
+                "blobs)."
+            )
+            log.note(reason(switch_back))
         if not gc.dry_run:
             gc.used_after = storage_bytes(log)
         log.flush()
@@ -219,12 +239,14 @@ def carry_out(gc: GcRun, client: RegistryClient) -> None:
 
 def audit(gc: GcRun) -> None:
     """A real collection goes to the audit log beside the deletes it frees."""
+    why = gc.error_reason if gc.error else reason(gettext_noop("%(blobs)s blobs deleted."), blobs=gc.blobs_eligible)
     AuditEntry.objects.create(
         user=gc.requested_by,
         address=gc.address,
         action=AuditEntry.GARBAGE_COLLECTION,
         outcome=AuditEntry.DONE if gc.status == GcRun.DONE else AuditEntry.FAILED,
-        message=gc.error or _("%(blobs)s blobs deleted.") % {"blobs": gc.blobs_eligible},
+        message=english(why),
+        message_reason=why,
         bytes=max(gc.bytes_freed or 0, 0),
     )
 
@@ -237,16 +259,17 @@ def record(gc: GcRun, result: bridge.Result, log: LogWriter) -> None:
     if not gc.dry_run and result.exit_code == 0 and summary.complete:
         forget_blobs(summary.eligible)  # after the estimate: its sizes come from those rows
     if result.timed_out:
-        gc.status = GcRun.FAILED
-        gc.error = _("Stopped after %(seconds)s seconds (GC_TIME_LIMIT).") % {"seconds": settings.GC_TIME_LIMIT}
+        gc.fail(
+            reason(gettext_noop("Stopped after %(seconds)s seconds (GC_TIME_LIMIT)."), seconds=settings.GC_TIME_LIMIT)
+        )
     elif summary.empty:
         gc.status = GcRun.DONE
-        log.note(_("The registry is empty: nothing to collect."))
+        log.note(reason(gettext_noop("The registry is empty: nothing to collect.")))
     elif result.exit_code == 0 and summary.complete:
         gc.status = GcRun.DONE
     else:
-        gc.status = GcRun.FAILED
-        gc.error = _("garbage-collect exited with code %(code)s without its summary line.") % {"code": result.exit_code}
+        no_summary = gettext_noop("garbage-collect exited with code %(code)s without its summary line.")
+        gc.fail(reason(no_summary, code=result.exit_code))
 
 
 def forget_blobs(deleted: list[str]) -> None:
@@ -259,11 +282,11 @@ def restore(gc: GcRun, log: LogWriter) -> None:
     """Back to writable (a restart, which also empties the registry's blob cache)."""
     try:
         bridge.restart_registry(read_only=False)
-        log.note(_("The registry is writable again (restarted)."))
+        log.note(reason(gettext_noop("The registry is writable again (restarted).")))
     except bridge.BridgeError as exc:
-        gc.status = GcRun.FAILED
-        gc.error = _("The registry could not be switched back to writable: %(error)s") % {"error": exc.message}
-        log.note(gc.error)
+        not_back = gettext_noop("The registry could not be switched back to writable: %(error)s")
+        gc.fail(reason(not_back, error=exc.message))
+        log.note(gc.error_reason)
         logger.error("GC %s: registry left read-only: %s", gc.pk, exc.message)
 
 
@@ -274,12 +297,16 @@ def verify_read_only(client: RegistryClient, registry: Registry) -> None:
     if not client.accepts_uploads(existing or ""):
         return
     if bridge.can_restart():
-        raise bridge.BridgeError(_("The registry still accepts uploads after the switch to read-only: not collecting."))
-    raise bridge.BridgeError(
-        _(
-            "The registry accepts uploads: switch it to read-only first (storage.maintenance.readonly.enabled: true "
-            "in its config, or REGISTRY_STORAGE_MAINTENANCE_READONLY='{\"enabled\":true}', then restart it). "
-            "Not collecting."
+        raise NotReadOnly(
+            reason(gettext_noop("The registry still accepts uploads after the switch to read-only: not collecting."))
+        )
+    raise NotReadOnly(
+        reason(
+            gettext_noop(
+                "The registry accepts uploads: switch it to read-only first (storage.maintenance.readonly.enabled: "
+                "true in its config, or REGISTRY_STORAGE_MAINTENANCE_READONLY='{\"enabled\":true}', then restart "
+                "it). Not collecting."
+            )
         )
     )
 
@@ -288,5 +315,5 @@ def storage_bytes(log: LogWriter) -> int | None:
     try:
         return bridge.disk_usage().storage_bytes
     except bridge.BridgeError as exc:
-        log.note(_("Storage size not measured: %(error)s") % {"error": exc.message})
+        log.note(reason(gettext_noop("Storage size not measured: %(error)s"), error=exc.message))
         return None

@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from catalog.models import Registry
-from cleanup.models import Job
+from cleanup.models import STORED_REASON, Job
 
 
 class GcRun(Job):
@@ -22,6 +22,7 @@ class GcRun(Job):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Its worker's last sign of life.")
     log = models.TextField(blank=True)
+    log_notes = models.JSONField(default=list, blank=True, help_text="The log's own notes as stored reasons.")
     exit_code = models.IntegerField(null=True, blank=True)
     blobs_marked = models.IntegerField(null=True, blank=True)
     blobs_eligible = models.IntegerField(null=True, blank=True)
@@ -30,6 +31,7 @@ class GcRun(Job):
     used_before = models.BigIntegerField(null=True, blank=True, help_text="Storage bytes before (du).")
     used_after = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    error_reason = models.JSONField(null=True, blank=True, help_text=STORED_REASON)
 
     class Meta:
         indexes = [models.Index(fields=["registry", "-created_at"], name="gcrun_registry_created")]

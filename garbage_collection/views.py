@@ -14,6 +14,7 @@ from accounts import roles
 from accounts.throttle import client_address
 from catalog import storage, sync
 from catalog.pages import render_page
+from cleanup.reasons import english, shown
 from garbage_collection import collection, exclusion, tasks
 from garbage_collection.models import GcRun
 from registry import bridge
@@ -69,7 +70,7 @@ def start_and_show(request, registry, **options):
 def gc_run_detail(request, run_id):
     """A run's log (polled by htmx while it runs) and outcome; a finished dry run offers to collect."""
     run = get_object_or_404(GcRun, pk=run_id)
-    lines = run.log.splitlines()
+    lines = shown_log(run)
     context = {
         "run": run,
         "eligible": collection.eligible_blobs(run) if run.finished else [],
@@ -80,6 +81,12 @@ def gc_run_detail(request, run_id):
         "log_hidden": max(len(lines) - LOG_LINES_SHOWN, 0),
     }
     return render_page(request, "gc/gc_run.html", context, {"gc-run": "run"})
+
+
+def shown_log(run: GcRun) -> list[str]:
+    """The log's lines, the dashboard's own notes in the reader's language (the downloaded log stays as written)."""
+    notes = {f"# {english(why)}": f"# {shown(why)}" for why in run.log_notes}
+    return [notes.get(line, line) for line in run.log.splitlines()]
 
 
 def collectable(run: GcRun) -> bool:

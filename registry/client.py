@@ -26,6 +26,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3
+from django.utils.translation import gettext_noop
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -67,6 +68,10 @@ R = TypeVar("R")
 
 # --- Errors ---------------------------------------------------------------------------------
 
+# RegistryError.note after a tag's removal failed half way (remove_tag).
+PUT_BACK = gettext_noop("The tag was put back on its image.")
+LEFT_ON_PLACEHOLDER = gettext_noop("The tag now points to an empty placeholder (%(placeholder)s): push it again.")
+
 
 class RegistryError(Exception):
     """The registry could not answer the question. `status` is what the dashboard's page answers."""
@@ -77,7 +82,9 @@ class RegistryError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-        self.note = ""  # what else happened, for a person: e.g. where a tag points after a failed removal
+        # What else happened, for a person (e.g. where a tag points after a failed removal): a sentence kept
+        # untranslated, marked with gettext_noop, and its parameters, so that it is translated where it is shown.
+        self.note, self.note_params = "", {}
 
 
 class RegistryUnreachable(RegistryError):
@@ -788,9 +795,9 @@ class RegistryClient:
             try:
                 self.put_manifest(repository, tag, *original)
             except RegistryError:
-                exc.note = f"The tag now points to an empty placeholder ({placeholder}): push it again."
+                exc.note, exc.note_params = LEFT_ON_PLACEHOLDER, {"placeholder": placeholder}
                 raise exc from None
-            exc.note = "The tag was put back on its image."
+            exc.note = PUT_BACK
             raise
 
     def manifest_bytes(self, repository: str, digest: str) -> tuple[bytes, str]:

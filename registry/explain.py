@@ -1,6 +1,7 @@
 """What a person should read about a registry error: a title, and a hint naming the setting to fix."""
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from registry.client import (
     DeleteDisabled,
@@ -39,17 +40,28 @@ def explain(error: RegistryError) -> tuple[str, str]:
     )
 
 
+DELETE_DISABLED = gettext_noop(
+    "Deleting is disabled on this registry. Set storage.delete.enabled: true in its config.yml (or the "
+    "environment variable REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it."
+)
+READ_ONLY = gettext_noop("The registry is in maintenance (read-only mode): nothing can be deleted until it ends.")
+
+
 def refusal(error: RegistryError) -> str:
     """What a person should know when the registry refuses a delete, and what else happened."""
-    return f"{explain_refusal(error)} {error.note}".strip()
+    note = _(error.note) % error.note_params if error.note else ""
+    return f"{explain_refusal(error)} {note}".strip()
 
 
 def explain_refusal(error: RegistryError) -> str:
+    message_id = refusal_id(error)
+    return _(message_id) if message_id else error.message
+
+
+def refusal_id(error: RegistryError) -> str:
+    """The untranslated sentence the dashboard has for this refusal, or "" when the registry's words say it."""
     if isinstance(error, DeleteDisabled):
-        return _(
-            "Deleting is disabled on this registry. Set storage.delete.enabled: true in its config.yml (or the "
-            "environment variable REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it."
-        )
+        return DELETE_DISABLED
     if isinstance(error, ReadOnly):
-        return _("The registry is in maintenance (read-only mode): nothing can be deleted until it ends.")
-    return error.message
+        return READ_ONLY
+    return ""

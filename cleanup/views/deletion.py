@@ -280,7 +280,7 @@ def job_results(job: DeleteJob) -> list[dict]:
                     "digest": entry.digest,
                     "action": entry.action,
                     "outcome": entry.outcome,
-                    "message": entry.message,
+                    "message": entry.shown_message,
                 }
             )
     if job.finished:
@@ -291,7 +291,7 @@ def job_results(job: DeleteJob) -> list[dict]:
                 "digest": digest,
                 "action": "",
                 "outcome": "not-attempted",
-                "message": job.error,
+                "message": job.shown_error,
             }
             for repository, tag, digest in job.selection
             if (repository, tag) not in reached

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles
@@ -12,6 +13,7 @@ from catalog import sync
 from cleanup import retention, tasks
 from cleanup.forms import RetentionPolicyForm
 from cleanup.models import AuditEntry, DeleteJob, RetentionPolicy
+from cleanup.reasons import english, reason
 
 TAGS_SHOWN = 200  # per repository on the dry run page
 
@@ -20,29 +22,34 @@ def get_policy(policy_id: int) -> RetentionPolicy:
     return get_object_or_404(RetentionPolicy, pk=policy_id, registry=sync.current_registry())
 
 
-def summary(policy: RetentionPolicy) -> str:
-    return _("%(pattern)s: %(rules)s; schedule: %(schedule)s") % {
-        "pattern": policy.repositories,
-        "rules": retention.describe(policy),
-        "schedule": retention.schedule_label(policy),
-    }
+def summary(policy: RetentionPolicy) -> dict:
+    """The policy in words, as a stored reason (cleanup/reasons.py)."""
+    return reason(
+        gettext_noop("%(pattern)s: %(rules)s; schedule: %(schedule)s"),
+        pattern=policy.repositories,
+        rules=retention.description(policy),
+        schedule=retention.schedule_description(policy),
+    )
 
 
-def record_change(request, policy: RetentionPolicy, what: str, before: str = "") -> None:
-    """An audit entry for a created, changed or deleted policy, with its rules in words."""
-    message = _("%(what)s retention policy #%(id)s. %(summary)s.") % {
-        "what": what,
-        "id": policy.pk,
-        "summary": summary(policy),
-    }
+def record_change(request, policy: RetentionPolicy, what: str, before: dict | None = None) -> None:
+    """An audit entry for a created, changed or deleted policy (`what`, untranslated), with its rules in words,
+    stored untranslated: whoever reads the audit log reads it in their own language."""
+    why = reason(
+        gettext_noop("%(what)s retention policy #%(id)s. %(summary)s."),
+        what=reason(what),
+        id=policy.pk,
+        summary=summary(policy),
+    )
     if before:
-        message += " " + _("Before: %(summary)s.") % {"summary": before}
+        why = [why, reason(gettext_noop("Before: %(summary)s."), summary=before)]
     AuditEntry.objects.create(
         action=AuditEntry.RULE_CHANGE,
         user=request.user.username,
         address=client_address(request),
         repository=policy.repositories,
-        message=message,
+        message=english(why),
+        message_reason=why,
     )
 
 
@@ -74,7 +81,7 @@ def policy_list(request):
         policy = form.save(commit=False)
         policy.registry, policy.created_by = registry, request.user.username
         policy.save()
-        record_change(request, policy, _("Created"))
+        record_change(request, policy, gettext_noop("Created"))
         messages.success(request, _("The policy for %(pattern)s was added.") % {"pattern": policy.repositories})
         return redirect("browser-retention")
     context = {"rows": policy_rows(registry), "form": form}
@@ -88,7 +95,7 @@ def policy_edit(request, policy_id):
     form = RetentionPolicyForm(request.POST if request.method == "POST" else None, instance=get_policy(policy_id))
     if form.is_valid():
         form.save()
-        record_change(request, form.instance, _("Changed"), before=summary(policy))
+        record_change(request, form.instance, gettext_noop("Changed"), before=summary(policy))
         messages.success(request, _("The policy for %(pattern)s was saved.") % {"pattern": form.instance.repositories})
         return redirect("browser-retention")
     context = {"policy": policy, "form": form}
@@ -99,7 +106,7 @@ def policy_edit(request, policy_id):
 @roles.role_required(roles.ADMIN)
 def policy_delete(request, policy_id):
     policy = get_policy(policy_id)
-    record_change(request, policy, _("Deleted"))
+    record_change(request, policy, gettext_noop("Deleted"))
     policy.delete()
     messages.success(request, _("The policy for %(pattern)s was deleted.") % {"pattern": policy.repositories})
     return redirect("browser-retention")

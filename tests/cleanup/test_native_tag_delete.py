@@ -22,6 +22,7 @@ from catalog.models import Registry
 from cleanup import plan as delete_plan
 from cleanup import run as delete_run
 from cleanup.models import AuditEntry
+from cleanup.reasons import english
 from registry.client import (
     PROBE_REPOSITORY,
     PROBE_TAG,
@@ -142,7 +143,7 @@ def test_the_engine_removes_a_tag_on_3_x_by_name_after_checking_where_it_points(
         registry = Registry.objects.create(name="v3", url=client.url)
         mode = delete_run.delete_mode(client, registry)
         server.received.clear()
-        step = delete_plan.Step(AuditEntry.REMOVE_TAG, "team/app", DIGEST, ["old"], reason="Other tags keep it.")
+        step = delete_plan.Step(AuditEntry.REMOVE_TAG, "team/app", DIGEST, ["old"], why="Other tags keep it.")
         outcome = delete_run.perform(client, step, mode)
     assert mode == "native" and Registry.objects.get(pk=registry.pk).tag_delete == "native"
     assert outcome == (AuditEntry.DONE, "Other tags keep it.", None)
@@ -155,6 +156,7 @@ def test_the_engine_leaves_a_tag_alone_on_3_x_when_it_points_elsewhere_or_is_alr
         moved = delete_plan.Step(AuditEntry.REMOVE_TAG, "team/app", OTHER, ["old"])  # chosen at another digest
         gone = delete_plan.Step(AuditEntry.REMOVE_TAG, "team/app", DIGEST, ["never-was"])
         assert delete_run.perform(client, moved, "native")[0] == AuditEntry.SKIPPED
-        assert delete_run.perform(client, gone, "native")[:2] == (AuditEntry.DONE, "Already gone from the registry.")
+        outcome, why, _error = delete_run.perform(client, gone, "native")
+        assert (outcome, english(why)) == (AuditEntry.DONE, "Already gone from the registry.")
     assert [method for method, _ in server.received] == ["HEAD", "HEAD"]  # nothing deleted, nothing pushed
     assert server.tags == team_app()
