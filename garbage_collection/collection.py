@@ -99,8 +99,8 @@ class EligibleBlob:
 
 
 def eligible_blobs(gc: GcRun, limit: int = ELIGIBLE_SHOWN) -> list[EligibleBlob]:
-    """The first `limit` blobs the run's log names, with their sizes, and the tags deleted from the dashboard
-    whose images used them (while the index still links the image to its blobs)."""
+    """The first `limit` blobs the run's log names, with their sizes, and the deleted images that used them (while
+    the index still links the image to its blobs): their tags, or repository@digest for a delete by digest."""
     rows = [EligibleBlob(digest) for digest in parse(gc.log).eligible[:limit]]
     known = {blob.digest: blob for blob in Blob.objects.filter(digest__in=[row.digest for row in rows])}
     links = ManifestBlob.objects.filter(blob__digest__in=list(known)).values_list("blob__digest", "manifest__digest")
@@ -112,7 +112,8 @@ def eligible_blobs(gc: GcRun, limit: int = ELIGIBLE_SHOWN) -> list[EligibleBlob]
     for digest, repository, tags in AuditEntry.objects.filter(digest__in=wanted).values_list(
         "digest", "repository", "tags"
     ):
-        deleted[digest].update(f"{repository}:{tag}" for tag in tags)
+        # A delete by digest (the registry's report of one made outside the dashboard) names no tag.
+        deleted[digest].update([f"{repository}:{tag}" for tag in tags] or [f"{repository}@{digest[:19]}"])
     for row in rows:
         if blob := known.get(row.digest):
             row.size, row.media_type = blob.size, blob.media_type

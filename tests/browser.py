@@ -103,3 +103,45 @@ def chromium():
     browser = BrowserThread()
     yield browser
     browser.close()
+
+
+# Words of English that are not words of Spanish: one of them on a Spanish page is a string left untranslated.
+ENGLISH = """
+the and of with this that from which will have has are were been tag tags image images delete deleted repository
+repositories page size created pushed used free freed storage layer layers collect collection sign users search
+refresh copy newest oldest older than you your its not all none only when what why how there here yet back next
+previous show shown choose selected selection keep kept run running done failed queued waiting unknown settings
+theme system light dark language menu home
+"""
+ENGLISH_WORDS = frozenset(ENGLISH.split())
+PUNCTUATION = ".,:;!?¡¿()[]«»\"'…—–"
+# What a page shows but nobody translates: code, digests, names from the registry, the registry's own words.
+NOT_TRANSLATED = "code, pre, kbd, samp, script, style, noscript, template, .mono, .digest, [translate=no]"
+READ_TEXT = """(skip) => {
+  const texts = [document.title];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const parent = walker.currentNode.parentElement;
+    if (parent && !parent.closest(skip) && walker.currentNode.textContent.trim()) {
+      texts.push(walker.currentNode.textContent.trim());
+    }
+  }
+  for (const element of document.body.querySelectorAll("[title], [placeholder], [aria-label], [alt]")) {
+    if (element.closest(skip)) continue;
+    for (const name of ["title", "placeholder", "aria-label", "alt"]) {
+      if (element.getAttribute(name)) texts.push(element.getAttribute(name));
+    }
+  }
+  return texts;
+}"""
+
+
+def english_on_page(page) -> list[str]:
+    """The texts of a (Spanish) page, hidden ones and those read aloud included, that have an English word."""
+    found = []
+    for text in page.evaluate(READ_TEXT, NOT_TRANSLATED):
+        # Words only: "retention_run", "GC_BRIDGE=none" or "no-such-tag" are names, not English.
+        words = {word.lower() for word in (token.strip(PUNCTUATION) for token in text.split()) if word.isalpha()}
+        if words & ENGLISH_WORDS:
+            found.append(" ".join(text.split())[:120])
+    return found

@@ -23,11 +23,14 @@ from django.utils import timezone
 
 from accounts import roles
 from catalog import sync
+from cleanup import reasons
 from cleanup import run as cleanup_run
 from cleanup.models import AuditEntry, DeleteJob, RetentionPolicy
 from cleanup.plan import Choice
 from garbage_collection.models import GcRun
+from registry import explain
 from registry.client import RegistryClient
+from tests.browser import english_on_page
 from tests.conftest import SERVICE_PASSWORD, SERVICE_USER
 
 AXE = axe_playwright_python.base.AXE_SCRIPT
@@ -109,7 +112,7 @@ def site(live_server, registry, registry_fixtures, django_user_model, settings) 
     )
     for tag, outcome, message in [
         ("1.0.0", AuditEntry.DONE, ""),
-        ("0.9.0", AuditEntry.FAILED, "The registry said 500"),
+        ("0.9.0", AuditEntry.FAILED, explain.READ_ONLY),
     ]:
         AuditEntry.objects.create(
             user="alice",
@@ -120,6 +123,7 @@ def site(live_server, registry, registry_fixtures, django_user_model, settings) 
             digest=api,
             outcome=outcome,
             message=message,
+            message_reason=reasons.reason(message) if message else None,
             bytes=123_456,
             job=done,
         )
@@ -245,6 +249,23 @@ def test_every_page_passes_axe_on_desktop_and_phones_light_and_dark(site, chromi
             problems += unexpected(chromium.run(steps, cookies=cookies, scripts=[AXE], **options), site)
     assert found == [], "axe-core found:\n" + "\n".join(found)
     assert problems == [], "console errors, page errors or CSP violations:\n" + "\n".join(problems)
+
+
+def test_no_page_has_an_english_string_in_spanish(site, chromium):
+    """Every string a Spanish page shows or reads aloud is Spanish: its words, its titles, its hidden parts (a
+    closed disclosure, the phone's menu). Names, digests, code and the registry's own words are not translated."""
+    english: list[str] = []
+
+    def steps(page):
+        for name in [*PAGES_SIGNED_OUT, *site.pages]:
+            if name == next(iter(site.pages)):
+                site.sign_in(page)
+            open_page(page, site, name)
+            english.extend(f"{name}: {text}" for text in english_on_page(page))
+
+    problems = unexpected(chromium.run(steps, cookies=site.cookies("es"), viewport=PHONE), site)
+    assert problems == [], problems
+    assert english == [], "English on Spanish pages:\n" + "\n".join(english)
 
 
 @pytest.mark.parametrize("language", ["en", "es"])

@@ -15,97 +15,24 @@ import pytest
 import requests
 
 from devtools.images import ImageSpec, push_image
-from devtools.localregistry import free_port
 from registry.client import RegistryClient
-from tests.conftest import process_environment
+from tests.demo import indexed_tags, post_form, sign_in, start_demo, wait_for_line, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.registry, pytest.mark.slow]  # the command starts a registry of its own
 
 
-def wait_for_line(process, pattern: str, seconds: float = 60) -> str:
-    """Read the command's output until a line matches; return everything read so far."""
-    seen, deadline = "", time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            if process.poll() is not None:
-                break
-            continue
-        seen += line
-        if re.search(pattern, line):
-            return seen
-    raise AssertionError(f"{pattern!r} never appeared; output so far:\n{seen}")
-
-
-def indexed_tags(database) -> set[str]:
-    """What the dashboard's index holds, read straight from its SQLite file."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as connection:
-        rows = connection.execute(
-            "SELECT r.name || ':' || t.name FROM catalog_tag t JOIN catalog_repository r ON r.id = t.repository_id"
-        )
-        return {row[0] for row in rows}
-
-
-def wait_until(condition, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if condition():
-                return
-        except sqlite3.OperationalError:  # no tables yet, or a writer holds the lock
-            pass
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def sign_in(base: str, username: str, password: str) -> requests.Session:
-    session = requests.Session()
-    page = session.get(f"{base}/login/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    session.post(
-        f"{base}/login/",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
-        headers={"Referer": f"{base}/login/"},
-        timeout=10,
-    )
-    return session
-
-
 @pytest.fixture
 def run_dashboard(tmp_path):
-    processes = []
+    demos = []
 
     def start(**env_changes):
-        env = process_environment(DATA_DIR=str(tmp_path), **env_changes)
-        web_port, registry_port = free_port(), free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "rundashboard",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--registry-port",
-                str(registry_port),
-                "--notifications-port",
-                str(free_port()),
-            ],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        processes.append(process)
-        return process, f"http://127.0.0.1:{web_port}", registry_port
+        demos.append(start_demo(tmp_path, **env_changes))
+        return demos[-1].process, demos[-1].base, demos[-1].registry_port
 
     yield start
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(10)
+    for demo in demos:
+        demo.stop()
 
 
 def test_the_run_command_starts_a_demo_registry_and_the_dashboard(run_dashboard, tmp_path):
@@ -261,18 +188,6 @@ def gc_runs(database) -> list[tuple]:
         return connection.execute(
             "SELECT id, dry_run, status, used_before, used_after, error FROM gc_gcrun ORDER BY id"
         ).fetchall()
-
-
-def post_form(session: requests.Session, base: str, page: str, action: str, **fields) -> requests.Response:
-    """Submit a form as the browser does: the CSRF token from the page it is on, and that page as the Referer."""
-    html = session.get(f"{base}{page}", timeout=10).text
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
-    return session.post(
-        f"{base}{action}",
-        data={"csrfmiddlewaretoken": token, **fields},
-        headers={"Referer": f"{base}{page}"},
-        timeout=30,
-    )
 
 
 def test_garbage_collection_works_in_the_demo_out_of_the_box(run_dashboard, tmp_path):

@@ -356,10 +356,18 @@ def test_the_eligible_blobs_name_the_deleted_tags_whose_images_used_them():
     AuditEntry.objects.create(
         user="t", action=AuditEntry.DELETE_MANIFEST, repository="team/app", tags=["1.0", "old"], digest=image.digest
     )
+    # Deleted by digest outside the dashboard: the registry's report names no tag, so the image is named by digest.
+    other = Blob.objects.create(digest="sha256:" + "4" * 64, size=300, media_type="application/octet-stream")
+    untagged = Manifest.objects.create(digest="sha256:" + "5" * 64, media_type="m", size=300)
+    ManifestBlob.objects.create(manifest=untagged, blob=other, position=0)
+    AuditEntry.objects.create(
+        user="ci", action=AuditEntry.REGISTRY_DELETE, repository="team/job", tags=[], digest=untagged.digest
+    )
     unknown = "sha256:" + "3" * 64
-    run = GcRun(log=f"blob eligible for deletion: {layer.digest}\nblob eligible for deletion: {unknown}\n")
+    run = GcRun(log="".join(f"blob eligible for deletion: {blob}\n" for blob in [layer.digest, other.digest, unknown]))
     rows = collection.eligible_blobs(run)
     assert [(row.digest, row.size, row.images) for row in rows] == [
         (layer.digest, 5_000_000, ["team/app:1.0", "team/app:old"]),
+        (other.digest, 300, ["team/job@sha256:555555555555"]),
         (unknown, None, []),
     ]
