@@ -12,9 +12,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import axe_playwright_python.base
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+# axe-core, as the axe-playwright-python wheel ships it: injected as an init script, whatever the page's CSP.
+AXE = axe_playwright_python.base.AXE_SCRIPT
+SERIOUS = {"critical", "serious"}
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -145,3 +149,17 @@ def english_on_page(page) -> list[str]:
         if words & ENGLISH_WORDS:
             found.append(" ".join(text.split())[:120])
     return found
+
+
+def serious_violations(page) -> list[str]:
+    """What axe-core (injected into every page by run(scripts=[AXE])) finds, critical and serious only."""
+    results = page.evaluate("axe.run({resultTypes: ['violations']})")
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + "; ".join(
+            " ".join(node["target"]) + " " + node.get("failureSummary", "").replace("\n", " ")
+            for node in violation["nodes"][:3]
+        )
+        for violation in results["violations"]
+        if violation["impact"] in SERIOUS
+    ]

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import axe_playwright_python.base
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
@@ -30,10 +29,9 @@ from cleanup.plan import Choice
 from garbage_collection.models import GcRun
 from registry import explain
 from registry.client import RegistryClient
-from tests.browser import english_on_page
+from tests.browser import AXE, english_on_page, serious_violations
 from tests.conftest import SERVICE_PASSWORD, SERVICE_USER
 
-AXE = axe_playwright_python.base.AXE_SCRIPT
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1440, "height": 900}
@@ -41,7 +39,6 @@ PHONE = {"width": 390, "height": 844}
 SMALL_PHONE = {"width": 360, "height": 740}
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE, "small phone": SMALL_PHONE}
 THEMES = ["light", "dark"]
-SERIOUS = {"critical", "serious"}
 NOT_FOUND = "/no/such/page/"
 PAGES_SIGNED_OUT = {"sign-in": "/login/"}
 SCREENSHOTS = os.environ.get("PAGE_SCREENSHOTS", "")
@@ -198,20 +195,6 @@ def screenshot(page, name: str, state: str) -> None:
         folder = Path(SCREENSHOTS)
         folder.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(folder / f"{name} - {state}.png".replace("/", "-")), full_page=True)
-
-
-def serious_violations(page) -> list[str]:
-    """What axe-core (injected into every page by run(scripts=[AXE])) finds, critical and serious only."""
-    results = page.evaluate("axe.run({resultTypes: ['violations']})")
-    return [
-        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
-        + "; ".join(
-            " ".join(node["target"]) + " " + node.get("failureSummary", "").replace("\n", " ")
-            for node in violation["nodes"][:3]
-        )
-        for violation in results["violations"]
-        if violation["impact"] in SERIOUS
-    ]
 
 
 def phone_options(viewport: dict) -> dict:

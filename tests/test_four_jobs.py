@@ -27,7 +27,7 @@ from django.utils import translation
 from devtools.images import ImageSpec, push_image
 from registry.client import NotFound, RegistryError
 from registry.htpasswd import add_user
-from tests.browser import english_on_page
+from tests.browser import AXE, english_on_page, serious_violations
 from tests.demo import Demo, post_form, sign_in, start_demo, wait_for_line, wait_until
 
 pytestmark = [pytest.mark.registry, pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("four-jobs")]
@@ -93,6 +93,7 @@ class Visit:
         self.page, self.demo, self.language, self.screen, self.job = page, demo, language, screen, job
         self.state = f"{language} {screen} {theme}"
         self.english: list[str] = []
+        self.violations: list[str] = []
 
     def t(self, text: str) -> str:
         return t(self.language, text)
@@ -115,9 +116,11 @@ class Visit:
         self.page.wait_for_load_state()
 
     def look(self, step: str) -> None:
-        """What every page on the way must be: as wide as the screen, and all Spanish in Spanish."""
+        """What every page on the way must be: as wide as the screen, without a critical or serious axe-core
+        violation, and all Spanish in Spanish."""
         width = self.page.viewport_size["width"]
         assert self.page.evaluate("document.documentElement.scrollWidth") <= width, f"{step} scrolls sideways"
+        self.violations += [f"{step}: {line}" for line in serious_violations(self.page)]
         if self.language == "es":
             self.english += [f"{step}: {text}" for text in english_on_page(self.page)]
         if SCREENSHOTS:
@@ -128,7 +131,7 @@ class Visit:
 
 def walk(chromium, demo: Demo, language: str, screen: str, theme: str, job: str, steps) -> None:
     """Run a visit's steps in a fresh browser; fail on any console error, page error or CSP violation, and on
-    English found on Spanish pages."""
+    axe-core's findings and English found on Spanish pages."""
     visits = []
 
     def in_browser(page) -> None:
@@ -138,8 +141,9 @@ def walk(chromium, demo: Demo, language: str, screen: str, theme: str, job: str,
     options = {"viewport": SCREENS[screen], "color_scheme": theme, "locale": {"en": "en-US", "es": "es-ES"}[language]}
     if screen == "phone":
         options |= {"is_mobile": True, "has_touch": True}
-    problems = chromium.run(in_browser, permissions=["clipboard-read", "clipboard-write"], **options)
+    problems = chromium.run(in_browser, permissions=["clipboard-read", "clipboard-write"], scripts=[AXE], **options)
     assert problems == [], problems
+    assert visits[0].violations == [], "axe-core found:\n" + "\n".join(visits[0].violations)
     assert visits[0].english == [], "English on Spanish pages:\n" + "\n".join(visits[0].english)
 
 
