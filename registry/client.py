@@ -26,7 +26,6 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3
-from django.utils.translation import gettext_noop
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -67,6 +66,13 @@ R = TypeVar("R")
 
 
 # --- Errors ---------------------------------------------------------------------------------
+
+
+def gettext_noop(message: str) -> str:
+    """Marks a message for makemessages, untranslated. Django's own needs settings, and this module is used
+    without them too: by the benchmarks and by the scripts that push demo and test images."""
+    return message
+
 
 # RegistryError.note after a tag's removal failed half way (remove_tag).
 PUT_BACK = gettext_noop("The tag was put back on its image.")

@@ -754,3 +754,15 @@ def test_a_nul_in_a_config_is_kept_as_text_any_database_can_store():
     body = json.dumps({"config": {"Labels": {"k\x00": "a\x00b"}, "Env": ["X=\x00"], "Cmd": ["\x00"]}}).encode()
     config = parse_config(body, "sha256:" + "c" * 64)
     assert config.labels == {"k\\u0000": "a\\u0000b"} and config.env == ("X=\\u0000",) and config.cmd == ("\\u0000",)
+
+
+def test_the_client_and_the_image_pusher_import_without_django_settings():
+    """The benchmarks and the image-pushing scripts use the client outside Django (no settings configured)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
+    code = "import bench.index, devtools.images, registry.client; print('imported')"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "imported", result.stderr
