@@ -764,8 +764,9 @@ class Bench:
             row("  full reconcile (a HEAD per tag: the sweep)", f"{r['sweep_seconds']:.1f} s")
             row("  the same requests, registry alone", f"{r['sweep_raw']:.1f} s ({r['sweep_requests']:,} requests)")
             row("  sweep time / registry's own time", f"{r['sweep_seconds'] / r['sweep_raw']:.2f}x")
-            rss = r["sweep_rss"]
-            row("peak RSS of the reconciling process", f"{rss:,.0f} MB", f"<= {RSS_TARGET_MB} MB", rss <= RSS_TARGET_MB)
+            # This process also holds its record of every request it replays, so its peak is no measure of the
+            # indexing's own: bench/index_memory.py measures that, each step in a process of its own.
+            row("  peak RSS of this process (with its records)", f"{r['sweep_rss']:,.0f} MB")
             row("database size", f"{r['database_mb']:,.0f} MB")
         if "needed" in r:
             ratio = r["seen"] / r["needed"]

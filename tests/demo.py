@@ -37,7 +37,11 @@ class Demo:
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(10)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:  # a machine this busy: end it anyway
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
 
 
 def start_demo(data_dir: Path, **env_changes: str) -> Demo:

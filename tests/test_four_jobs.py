@@ -43,6 +43,10 @@ WAYS = [
 PASSWORDS = {"dev": "dev-password-1", "maria": "maria-password-1"}
 BIG_LAYER_BYTES = 12_000_000
 SCREENSHOTS = os.environ.get("PAGE_SCREENSHOTS", "")
+# Until every animation that ends has ended (a spinner's never does).
+SETTLED = """Promise.all(document.getAnimations()
+  .filter((animation) => animation.effect.getTiming().iterations !== Infinity)
+  .map((animation) => animation.finished))"""
 
 
 def t(language: str, text: str) -> str:
@@ -118,6 +122,9 @@ class Visit:
     def look(self, step: str) -> None:
         """What every page on the way must be: as wide as the screen, without a critical or serious axe-core
         violation, and all Spanish in Spanish."""
+        # A page settled: loaded (a click may have started a navigation) and done fading in what htmx swapped.
+        self.page.wait_for_load_state()
+        self.page.evaluate(SETTLED)
         width = self.page.viewport_size["width"]
         assert self.page.evaluate("document.documentElement.scrollWidth") <= width, f"{step} scrolls sideways"
         self.violations += [f"{step}: {line}" for line in serious_violations(self.page)]
