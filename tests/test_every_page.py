@@ -170,6 +170,7 @@ def site(live_server, registry, registry_fixtures, django_user_model, settings) 
         "garbage collection": "/gc/",
         "garbage collection run": f"/gc/{gc_run.pk}/",
         "users": "/users/",
+        "api tokens": "/api-tokens/",
         "not found": NOT_FOUND,
         "missing tag": f"{api_tags}/no-such-tag/",
     }
