@@ -7,13 +7,12 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.security import HttpBearer, SessionAuth
 from ninja.throttling import BaseThrottle
 
 from accounts import roles
 from api import tokens
-from api.problems import problem
 
 
 class TokenAuth(HttpBearer):
@@ -67,14 +66,5 @@ class PerTokenRateLimit(BaseThrottle):
 def require_role(request, role: str) -> None:
     """403 unless the caller has at least `role` now (a token acts with its user's current role)."""
     if not roles.has_role(request.user, role):
-        raise RoleMissing(role)
-
-
-class RoleMissing(Exception):
-    def __init__(self, role: str):
-        super().__init__(role)
-        self.role = role
-
-
-def role_missing(request, exc: RoleMissing):
-    return problem(403, f"This needs the {exc.role} role or higher; yours is {roles.role_of(request.user) or 'none'}.")
+        current = roles.role_of(request.user) or "none"
+        raise HttpError(403, f"This needs the {role} role or higher; yours is {current}.")

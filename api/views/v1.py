@@ -5,6 +5,7 @@ page's visit would make them (catalog/freshness.py). Errors are RFC 9457 problem
 names hold slashes, so a repository's sub-resources follow "/-/", as on the pages (no name component can be "-").
 """
 
+import logging
 from typing import Literal
 
 from django.conf import settings
@@ -16,13 +17,14 @@ from accounts import roles
 from api import answers, cursors, schemas
 from api.cursors import CursorError
 from api.problems import problem, validation_detail
-from api.security import DashboardSession, PerTokenRateLimit, RoleMissing, TokenAuth, require_role, role_missing
+from api.security import DashboardSession, PerTokenRateLimit, TokenAuth, require_role
 from catalog import freshness, queries, storage, sync
 from cleanup import audit
 from cleanup.models import AuditEntry
 from cleanup.patterns import PatternError, compile_pattern
 from registry.client import NotFound, RegistryError
 
+logger = logging.getLogger(__name__)
 PROBLEMS = dict.fromkeys((400, 401, 403, 404, 422, 429), schemas.Problem)
 MAX_LIMIT = 1000
 # The tags list's other answer, merged into its generated 200 (ninja keys responses by int status).
@@ -147,6 +149,8 @@ def repository_detail(request, name: str):
 @api.get("/search", response={200: schemas.SearchResults, **PROBLEMS}, tags=["search"])
 def search(request, q: str = Query(..., min_length=1, max_length=200)):
     """Repositories and tags by name, images by digest prefix or label value: the Search page's results."""
+    if not q.strip():
+        raise HttpError(422, "query.q: give a name, a digest prefix or a label value to search for.")
     return answers.search(queries.search(sync.current_registry(), q))
 
 
@@ -240,9 +244,12 @@ def bad_cursor(request, exc):
     return problem(400, str(exc))
 
 
+@api.exception_handler(Exception)
+def failed(request, exc):
+    logger.exception("API request %s failed", request.path)
+    return problem(500, "The dashboard failed to answer this request; its log says why.")
+
+
 @api.exception_handler(PatternError)
 def bad_pattern(request, exc):
     return problem(400, f"The pattern is not a regular expression RE2 can run: {exc}")
-
-
-api.add_exception_handler(RoleMissing, role_missing)

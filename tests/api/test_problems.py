@@ -80,3 +80,18 @@ def test_without_a_rate_limit_nothing_is_counted(index, token_for, bearer, setti
     settings.API_RATE_LIMIT = 0
     client = bearer(token_for(roles.VIEWER))
     assert all(client.get("/api/v1/sync").status_code == 200 for _ in range(5))
+
+
+def test_a_blank_search_is_a_422(viewer):
+    assert "search for" in problem_of(viewer.get("/api/v1/search", {"q": "   "}), 422)["detail"]
+
+
+def test_a_failure_inside_the_dashboard_is_a_500_problem_not_a_traceback(viewer, monkeypatch):
+    from catalog import queries
+
+    def broken(registry):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(queries, "index_state", broken)
+    body = problem_of(viewer.get("/api/v1/sync"), 500)
+    assert "secret internals" not in body["detail"] and "log" in body["detail"]
