@@ -18,7 +18,7 @@ def create(*args) -> list[str]:
     return out.getvalue().splitlines()
 
 
-def test_the_token_is_the_last_line_and_works(client, registry, settings):
+def test_the_token_is_the_last_line_and_works(client):
     User.objects.create_superuser("ops", password="local-password-123")
     lines = create("ops", "--name", "nightly report", "--expires-days", "7")
     raw = lines[-1]

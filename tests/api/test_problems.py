@@ -95,3 +95,11 @@ def test_a_failure_inside_the_dashboard_is_a_500_problem_not_a_traceback(viewer,
     monkeypatch.setattr(queries, "index_state", broken)
     body = problem_of(viewer.get("/api/v1/sync"), 500)
     assert "secret internals" not in body["detail"] and "log" in body["detail"]
+
+
+def test_an_edited_cursor_is_a_400_not_a_query_of_its_own(viewer):
+    cursor = viewer.get("/api/v1/repositories", {"limit": 1}).json()["next_cursor"]
+    edited = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
+    assert (
+        "not one this API gave out" in problem_of(viewer.get("/api/v1/repositories", {"cursor": edited}), 400)["detail"]
+    )

@@ -41,7 +41,7 @@ def test_a_new_token_is_shown_once_and_stored_only_as_its_hash(client_for):
     assert raw not in again.text and f"{token.prefix}…" in again.text and "CI deploy" in again.text
 
 
-def test_a_token_made_on_the_page_reads_the_api(client_for, client, registry, settings):
+def test_a_token_made_on_the_page_reads_the_api(client_for, client):
     raw = TOKEN_RE.search(make(client_for(roles.VIEWER)).text)[1]
     client.logout()
     assert client.get("/api/v1/sync", headers={"Authorization": f"Bearer {raw}"}).status_code == 200
