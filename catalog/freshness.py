@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from catalog import sync, tasks
+from catalog import storage, sync, tasks
 from catalog.models import Registry, Repository
 from registry.client import RegistryError, get_client
 
@@ -105,3 +105,13 @@ def queue_sync(registry: Registry, name: str, reason: str, seconds: float) -> No
 def stale_warning(repository: Repository) -> str:
     when = date_format(timezone.localtime(repository.synced_at), "Y-m-d H:i:s")
     return _("The registry could not be reached; showing the index as of %(time)s.") % {"time": when}
+
+
+def storage_figures(registry: Registry) -> tuple[storage.RegistryStorage | None, bool]:
+    """The storage figures as last computed, and whether they are the index's as it is now; when not, they are
+    computed again in the background (a list must not wait seconds for them) and the last ones stand meanwhile."""
+    figures, current = storage.latest_registry_storage(registry)
+    if not current:
+        tasks.queue_storage()
+        figures, current = storage.latest_registry_storage(registry)  # (done already by an immediate backend)
+    return figures, current

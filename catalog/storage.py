@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from catalog.models import Blob, ManifestBlob, ManifestChild, Registry, Repository, Tag
-from catalog.queries import natural_key
+from catalog.queries import RepositoryRow, natural_key
 from registry import bridge
 from registry.client import Manifest as ManifestData
 
@@ -285,6 +285,15 @@ def repository_storage(registry: Registry, name: str) -> RepositoryStorage | Non
     usage = next(usage for usage in usages if usage.name == name)
     layers = layer_usages(largest_layers(indexed.blobs_by_tag, indexed.sizes, name), indexed.sizes)
     return RepositoryStorage(usage, tag_usage(indexed.blobs_by_tag, indexed.sizes, name), layers)
+
+
+def with_sizes(rows: list[RepositoryRow], figures: RegistryStorage | None) -> list[RepositoryRow]:
+    """The repository list's rows with their referenced and unique bytes, where the figures have them."""
+    sizes = {usage.name: usage for usage in figures.repositories} if figures else {}
+    for row in rows:
+        if usage := sizes.get(row.name):
+            row.referenced, row.unique = usage.referenced, usage.unique
+    return rows
 
 
 # --- The registry's disk --------------------------------------------------------------------

@@ -133,6 +133,11 @@ LOGIN_FAILURES_PER_USER = 5
 LOGIN_FAILURES_PER_ADDRESS = 20
 LOGIN_LOCKOUT_SECONDS = 15 * 60
 
+# --- The API --------------------------------------------------------------------------------
+# Requests a minute one API token (or one signed-in user's session) may make; more get 429 until the next minute.
+# 0: no limit.
+API_RATE_LIMIT = int(env_number("API_RATE_LIMIT", 600))
+
 # --- Django ---------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -143,12 +148,14 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_tasks_db",
+    "ninja",  # the API's documentation page: its template and Swagger UI's files, served from here (no CDN)
     # The product's apps, each resting on the ones before it: registry/ (the seams) <- catalog <- cleanup <-
-    # garbage_collection; accounts beside them.
+    # garbage_collection <- api; accounts beside them.
     "accounts",
     "catalog",
     "cleanup",
     "garbage_collection",
+    "api",
 ]
 # The run command and its demo registry, for a checkout; the container image leaves devtools/ out.
 if importlib.util.find_spec("devtools") is not None:

@@ -6,6 +6,8 @@ from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
 from accounts import views as accounts
+from api import routing
+from api.views import docs, tokens, v1
 from catalog.views import home, notifications, repositories, search, storage, sync
 from cleanup.views import audit, deletion, retention
 from garbage_collection import views as gc
@@ -54,4 +56,11 @@ urlpatterns = [
     path("language/", login_not_required(require_POST(set_language)), name="set_language"),
     path("theme/", accounts.theme_update, name="browser-theme"),
     path("health/", health, name="browser-health"),
+    # The JSON API (api/views/v1.py: /api/v1/…, its schema at /api/v1/openapi.json), its documentation, and the
+    # personal tokens scripts use to call it.
+    path("api/v1/docs/", docs.api_docs, name="browser-api-docs"),
+    path("api/v1/", routing.urls(v1.api)),
+    path("api-tokens/", tokens.token_list, name="browser-api-tokens"),
+    path("api-tokens/new/", tokens.token_create, name="browser-api-token-create"),
+    path("api-tokens/<int:token_id>/revoke/", tokens.token_revoke, name="browser-api-token-revoke"),
 ]

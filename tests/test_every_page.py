@@ -170,6 +170,7 @@ def site(live_server, registry, registry_fixtures, django_user_model, settings) 
         "garbage collection": "/gc/",
         "garbage collection run": f"/gc/{gc_run.pk}/",
         "users": "/users/",
+        "api tokens": "/api-tokens/",
         "not found": NOT_FOUND,
         "missing tag": f"{api_tags}/no-such-tag/",
     }
@@ -278,7 +279,7 @@ def test_no_page_is_wider_than_a_phone_and_the_menu_reaches_every_page(site, chr
             assert not page.locator(".phone-menu-panel").is_visible()
             menu.locator("summary").click()
             links = menu.get_by_role("navigation").get_by_role("link")
-            assert links.count() == 7, links.all_inner_texts()
+            assert links.count() == 9, links.all_inner_texts()
             controls = [*links.all(), *menu.get_by_role("combobox").all(), *menu.get_by_role("button").all()]
             controls.append(menu.locator(".phone-menu-user .badge"))
             boxes = [control.bounding_box() for control in controls]

@@ -6,7 +6,15 @@ from django.urls import URLPattern, get_resolver, reverse
 
 from accounts import roles
 
-SAMPLE_ARGUMENTS = {"name": "shop/api", "tag": "latest", "job_id": 1, "run_id": 1, "policy_id": 1, "user_id": 1}
+SAMPLE_ARGUMENTS = {
+    "name": "shop/api",
+    "tag": "latest",
+    "job_id": 1,
+    "run_id": 1,
+    "policy_id": 1,
+    "user_id": 1,
+    "token_id": 1,
+}
 URL_NAMES = [pattern.name for pattern in get_resolver().url_patterns if isinstance(pattern, URLPattern)]
 
 

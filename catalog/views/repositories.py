@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from catalog import detail, freshness, queries, storage, sync, tasks
+from catalog import detail, freshness, queries, storage, sync
 from catalog.models import Registry, Tag
 from catalog.pages import not_modified, page_etag, render_page, without_refresh
 from registry.client import (
@@ -37,21 +37,14 @@ def repository_list(request):
         if warning:
             messages.warning(request, warning)
         return redirect(without_refresh(request))
-    figures, current = storage.latest_registry_storage(registry)
-    if not current:  # computed in the background; the list shows the last ones meanwhile
-        tasks.queue_storage()
-        figures, current = storage.latest_registry_storage(registry)  # (done already by an immediate backend)
+    figures, current = freshness.storage_figures(registry)
     etag = page_etag(request, registry, warning, current)
     if unchanged := not_modified(request, etag):
         return unchanged
     query, namespace = request.GET.get("q", "").strip(), request.GET.get("namespace", "").strip()
     sort = request.GET.get("sort") if request.GET.get("sort") in queries.REPOSITORY_SORTS else "name"
     descending = request.GET.get("dir", "asc" if sort == "name" else "desc") == "desc"
-    rows = queries.repository_rows(registry, query, namespace)
-    sizes = {usage.name: usage for usage in figures.repositories} if figures else {}
-    for row in rows:
-        if usage := sizes.get(row.name):
-            row.referenced, row.unique = usage.referenced, usage.unique
+    rows = storage.with_sizes(queries.repository_rows(registry, query, namespace), figures)
     per_page = ALL_REPOSITORIES if request.GET.get("per_page") == "all" else REPOSITORIES_PER_PAGE
     page = Paginator(queries.sort_repositories(rows, sort, descending), per_page).get_page(request.GET.get("page"))
     names = registry.repositories.values_list("name", flat=True)

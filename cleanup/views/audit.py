@@ -3,28 +3,25 @@
 import csv
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC
 from itertools import chain
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import CharField, Max, Q, QuerySet, Value
+from django.db.models import CharField, Max, QuerySet, Value
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts import roles
 from catalog.pages import render_page
+from cleanup import audit
 from cleanup.models import AuditEntry
 
 ENTRIES_PER_PAGE = 50
 TAGS_SHOWN = 10
-FILTERS = ["user", "repository", "action", "source", "since", "until"]
 ACTION_LABELS = {
     AuditEntry.REMOVE_TAG: gettext_lazy("Remove tag"),
     AuditEntry.DELETE_MANIFEST: gettext_lazy("Delete image"),
@@ -49,55 +46,6 @@ CSV_HEADER += ["message", "bytes", "job"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may take for the start of a formula
 
 
-def filter_entries(params) -> tuple[QuerySet, dict[str, str], list[str]]:
-    """The entries the GET parameters ask for, the parameters as given (to fill the form in again), and a
-    message for each date filter left out because its value is no date. Unknown actions and sources are ignored;
-    `repository` is an exact name, or a prefix when it ends with `*`."""
-    filters = {key: params.get(key, "").strip() for key in FILTERS}
-    entries, errors = AuditEntry.objects.all(), []
-    if filters["user"]:
-        entries = entries.filter(user=filters["user"])
-    if filters["repository"].endswith("*"):
-        entries = entries.filter(repository__startswith=filters["repository"][:-1])
-    elif filters["repository"]:
-        entries = entries.filter(repository=filters["repository"])
-    if filters["action"] in ACTION_LABELS:
-        entries = entries.filter(action=filters["action"])
-    if filters["source"] in SOURCE_LABELS:
-        entries = entries.filter(source=filters["source"])
-    # Both ends are whole days in the current time zone: `until` takes in its day up to midnight.
-    for key, lookup, days_after, label in [
-        ("since", "timestamp__gte", 0, _("Since")),
-        ("until", "timestamp__lt", 1, _("Until")),
-    ]:
-        day = parse_day(filters[key]) if filters[key] else None
-        if filters[key] and day is None:
-            errors.append(
-                _("%(field)s: “%(value)s” is not a date like 2024-01-31, so this filter was left out.")
-                % {"field": label, "value": filters[key]}
-            )
-        elif day and (bound := start_of_day(day, days_after)):
-            entries = entries.filter(**{lookup: bound})
-    return entries, filters, errors
-
-
-def parse_day(value: str) -> date | None:
-    try:
-        return parse_date(value)
-    except ValueError:  # well formed but no such day, e.g. 2024-02-30
-        return None
-
-
-def start_of_day(day: date, days_after: int) -> datetime | None:
-    """Midnight starting the day `days_after` days after `day` in the current time zone, in UTC; None past
-    the ends of the calendar (the filter then bounds nothing)."""
-    try:
-        midnight = datetime.combine(day + timedelta(days=days_after), time.min)
-        return timezone.make_aware(midnight).astimezone(UTC)
-    except OverflowError:
-        return None
-
-
 def labelled(entry: AuditEntry) -> AuditEntry:
     """Adds what the table shows beyond the stored fields."""
     entry.action_label = ACTION_LABELS.get(entry.action, entry.action)
@@ -105,16 +53,6 @@ def labelled(entry: AuditEntry) -> AuditEntry:
     entry.outcome_label = OUTCOME_LABELS.get(entry.outcome, entry.outcome)
     entry.shown_tags, entry.more_tags = entry.tags[:TAGS_SHOWN], max(len(entry.tags) - TAGS_SHOWN, 0)
     return entry
-
-
-def without_echoes(entries: QuerySet[AuditEntry]) -> tuple[QuerySet[AuditEntry], int]:
-    """The entries without the registry's reports of the deletes the dashboard's own account made (each delete
-    of a job came back as a "Delete seen by the registry" row: a 34-tag delete made 77 rows), and how many were
-    folded. The CSV keeps them."""
-    if not settings.REGISTRY_USERNAME:
-        return entries, 0
-    echoes = Q(source=AuditEntry.REGISTRY, action=AuditEntry.REGISTRY_DELETE, user=settings.REGISTRY_USERNAME)
-    return entries.exclude(echoes), entries.filter(echoes).count()
 
 
 @dataclass
@@ -179,8 +117,8 @@ def page_rows(entries: QuerySet[AuditEntry], keys: list[tuple]) -> list[AuditEnt
 def audit_log(request):
     """The audit entries, newest first, a delete job's in one expandable row, filtered and paginated; a bad date
     shows a message, never an error."""
-    entries, filters, errors = filter_entries(request.GET)
-    entries, echoes = without_echoes(entries)
+    entries, filters, errors = audit.filter_entries(request.GET)
+    entries, echoes = audit.without_echoes(entries)
     page = Paginator(log_rows(entries), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = page_rows(entries, list(page.object_list))
     active = {key: value for key, value in filters.items() if value}
@@ -221,7 +159,7 @@ def csv_row(entry: AuditEntry) -> list:
 @roles.role_required(roles.MAINTAINER)
 def audit_csv(request):
     """Every entry the filters match as CSV, streamed: the log can be longer than memory should hold."""
-    entries, _filters, _errors = filter_entries(request.GET)
+    entries, _filters, _errors = audit.filter_entries(request.GET)
     writer = csv.writer(Echo())
     rows = chain([CSV_HEADER], (csv_row(entry) for entry in entries.iterator()))
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
