@@ -18,6 +18,7 @@ COPY accounts accounts
 COPY catalog catalog
 COPY cleanup cleanup
 COPY garbage_collection garbage_collection
+COPY metrics metrics
 COPY templates templates
 COPY static static
 COPY locale locale

@@ -9,6 +9,7 @@ from accounts import views as accounts
 from catalog.views import home, notifications, repositories, search, storage, sync
 from cleanup.views import audit, deletion, retention
 from garbage_collection import views as gc
+from metrics import views as metrics
 from registry_ui.views import health
 
 urlpatterns = [
@@ -54,4 +55,5 @@ urlpatterns = [
     path("language/", login_not_required(require_POST(set_language)), name="set_language"),
     path("theme/", accounts.theme_update, name="browser-theme"),
     path("health/", health, name="browser-health"),
+    path("metrics", metrics.metrics, name="browser-metrics"),
 ]

@@ -15,7 +15,8 @@ MAY_IMPORT = {
     "catalog": {"registry", "accounts"},
     "cleanup": {"registry", "accounts", "catalog"},
     "garbage_collection": {"registry", "accounts", "catalog", "cleanup"},
-    "registry_ui": {"registry", "accounts", "catalog", "cleanup", "garbage_collection"},
+    "metrics": {"registry", "accounts", "catalog", "cleanup", "garbage_collection"},
+    "registry_ui": {"registry", "accounts", "catalog", "cleanup", "garbage_collection", "metrics"},
     "devtools": {"registry"},
 }
 # The one module through which each outside system is reached.
