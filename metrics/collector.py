@@ -72,8 +72,8 @@ class IndexCollector:
         )
 
     def repository_bytes(self, registry: Registry) -> Iterator[Metric]:
-        """The Storage page's figures (computed once per change of the index, in the background, and shared by
-        every process); a scrape never computes them itself."""
+        """The Storage page's figures, computed once per change of the index by the task worker and shared by every
+        process: a scrape reads the last ones and, when the index has changed since, queues their computation."""
         figures, current = storage.latest_registry_storage(registry)
         if not current:
             tasks.queue_storage()

@@ -49,6 +49,8 @@ def test_secrets_can_come_from_files(tmp_path):
         ("REGISTRY_HTPASSWD_PATH", "/no/such/htpasswd", "is not a readable file"),
         ("REGISTRY_PASSWORD_FILE", "/no/such/secret", "cannot be read"),
         ("CSRF_TRUSTED_ORIGINS", "dashboard.example.com", "needs its scheme"),
+        ("METRICS_TOP_REPOSITORIES", "many", "is not a number"),
+        ("METRICS_TOKEN_FILE", "/no/such/token", "cannot be read"),
     ],
 )
 def test_bad_values_stop_with_a_message_naming_the_variable(tmp_path, name, value, message):
