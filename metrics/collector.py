@@ -13,26 +13,16 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Func, IntegerField, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from catalog import storage, sync, tasks
-from catalog.models import Manifest, Registry, RegistryEvent, Repository, SyncRun, Tag
-from cleanup.models import AuditEntry, Job
+from catalog.models import Manifest, Registry, Repository, SyncRun, Tag
+from cleanup.models import Job
 from registry import reachability
 
 PREFIX = "registry_ui_"
-
-
-class JSONArrayLength(Func):
-    """The number of items of a JSON list column, on SQLite and PostgreSQL."""
-
-    function = "JSON_ARRAY_LENGTH"
-    output_field = IntegerField()
-
-    def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, function="JSONB_ARRAY_LENGTH", **extra)
 
 
 def gauge(name: str, documentation: str, value: float | None = None, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
@@ -151,16 +141,6 @@ class IndexCollector:
                 "When the last recorded notification (push or delete) arrived.",
                 latest.timestamp(),
             )
-        recorded = CounterMetricFamily(
-            PREFIX + "notifications_recorded",
-            "Push and delete events recorded, by action (the registry's notifications kept in the database).",
-            labels=["action"],
-        )
-        for action, count in (
-            RegistryEvent.objects.filter(registry=registry).values_list("action").annotate(n=Count("pk"))
-        ):
-            recorded.add_metric([action], count)
-        yield recorded
         pushed = (
             Tag.objects.filter(repository__registry=registry, pushed_known=True)
             .order_by("-pushed_at")
@@ -184,16 +164,16 @@ class IndexCollector:
         for status in (Job.QUEUED, Job.RUNNING, Job.DONE, Job.FAILED):
             jobs.add_metric([status], found.get(status, 0))
         yield jobs
+        # From the jobs' own tallies, not the audit log: a scrape's cost must not grow with the log.
+        tally = registry.delete_jobs.aggregate(handled=Sum("done", default=0), failed=Sum("failed", default=0))
         tags = gauge(
             "deleted_tags",
-            "Tags the dashboard's delete jobs handled, by outcome (from the audit log: done, "
-            "failed, skipped, or unknown until read back).",
+            "Tags the dashboard's delete jobs handled, by outcome: done (removed, found gone already, or left alone "
+            "because the tag had moved) or failed.",
             labels=("outcome",),
         )
-        entries = AuditEntry.objects.filter(job__registry=registry).values_list("outcome")
-        found = dict(entries.annotate(n=Sum(JSONArrayLength("tags"))))
-        for outcome in (AuditEntry.DONE, AuditEntry.FAILED, AuditEntry.SKIPPED, AuditEntry.UNKNOWN):
-            tags.add_metric([outcome], found.get(outcome) or 0)
+        tags.add_metric(["done"], tally["handled"] - tally["failed"])
+        tags.add_metric(["failed"], tally["failed"])
         yield tags
 
     def collections(self, registry: Registry) -> Iterator[Metric]:
