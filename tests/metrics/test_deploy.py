@@ -94,3 +94,15 @@ def test_the_dashboard_is_importable_grafana_json():
         assert set(panel["gridPos"]) == {"x", "y", "w", "h"} and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
         for target in panel.get("targets", []):
             assert target["datasource"]["uid"] == "${DS_PROMETHEUS}" and target["expr"]
+
+
+def test_the_image_and_compose_keep_every_process_s_counters_in_one_folder_under_data_dir():
+    root = DEPLOY.parent
+    environment = dict(re.findall(r"(\w+)=(\S+)", re.search(r"^ENV (.+)$", (root / "Dockerfile").read_text(), re.M)[1]))
+    assert environment["PROMETHEUS_MULTIPROC_DIR"].startswith(environment["DATA_DIR"] + "/")
+    compose = yaml.safe_load((root / "compose.yaml").read_text())
+    services = [name for name, service in compose["services"].items() if service.get("build")]
+    assert len(services) >= 5  # the web server, the notifications listener, two workers, the scheduler
+    for name in services:
+        assert f"metrics:{environment['PROMETHEUS_MULTIPROC_DIR']}" in compose["services"][name]["volumes"], name
+    assert compose["volumes"]["metrics"]["driver_opts"]["type"] == "tmpfs"  # empty whenever the stack starts
