@@ -126,3 +126,18 @@ def compute_storage() -> None:
 def queue_storage() -> None:
     if cache.add("storage-queued", True, STORAGE_QUEUED_SECONDS):
         compute_storage.enqueue()
+
+
+VOLUME_QUEUED_SECONDS = 300  # one measurement queued at a time
+
+
+@task
+def measure_volume() -> None:
+    """The registry's disk, measured for the readers that only take the last measurement (/metrics)."""
+    cache.delete("volume-queued")
+    storage.volume()
+
+
+def queue_volume() -> None:
+    if cache.add("volume-queued", True, VOLUME_QUEUED_SECONDS):
+        measure_volume.enqueue()

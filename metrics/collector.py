@@ -205,8 +205,13 @@ class IndexCollector:
             "GC_DISK_WARN_PERCENT: the registry's disk is flagged from this share used.",
             settings.GC_DISK_WARN_PERCENT,
         )
-        volume = storage.volume()  # measured through the bridge at most once a minute; none with GC_BRIDGE=none
-        if volume.usage is None:
+        # Measuring takes seconds on a large storage folder (du): the task worker does it, a scrape reads the last
+        # measurement and has a new one queued once it is over a minute old.
+        volume, fresh = storage.latest_volume()
+        if not fresh:
+            tasks.queue_volume()
+            volume, fresh = storage.latest_volume()  # (done already by an immediate backend)
+        if volume is None or volume.usage is None:
             return
         yield gauge("disk_used_bytes", "Bytes used on the registry's disk.", volume.usage.used_bytes)
         yield gauge(

@@ -163,3 +163,29 @@ def test_queued_tasks_are_counted_by_queue(client, metrics_on, settings):
             before, "registry_ui_tasks_queued", queue=queue
         )
         assert grew == added
+
+
+@pytest.mark.django_db
+def test_a_scrape_never_waits_for_the_disk_to_be_measured(client, metrics_on, settings, tmp_path):
+    """du over a large storage folder takes seconds: the task worker measures, a scrape gives the last measurement
+    and has a new one queued once it is over a minute old."""
+    from django.core.cache import cache
+    from django_tasks_db.models import DBTaskResult
+
+    from catalog import tasks as catalog_tasks
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": settings.TASK_QUEUES}}
+    settings.GC_BRIDGE, settings.REGISTRY_BINARY, settings.REGISTRY_STORAGE_PATH = "local", "", str(tmp_path)
+
+    def measurements_queued() -> int:
+        return DBTaskResult.objects.filter(task_path__endswith="measure_volume").count()
+
+    assert value(scrape(client), "registry_ui_disk_used_bytes") is None  # never measured: nothing to give yet
+    assert measurements_queued() == 1
+    catalog_tasks.measure_volume.call()  # what the task worker does
+    assert value(scrape(client), "registry_ui_disk_used_bytes") > 0
+    assert measurements_queued() == 1  # fresh: nothing queued
+
+    cache.delete("registry-volume")  # a minute later
+    assert value(scrape(client), "registry_ui_disk_used_bytes") > 0  # the last measurement, meanwhile
+    assert measurements_queued() == 2
