@@ -1,7 +1,9 @@
 # The dashboard alone; compose.yaml runs it beside registry:2.
 FROM python:3.13-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/data
+# PROMETHEUS_MULTIPROC_DIR: where each process keeps its counters for /metrics (registry/counters.py); compose.yaml
+# mounts a tmpfs there that all its services share.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/data PROMETHEUS_MULTIPROC_DIR=/data/metrics
 WORKDIR /app
 
 RUN useradd --system --uid 10001 --no-create-home dashboard \
@@ -18,6 +20,7 @@ COPY accounts accounts
 COPY catalog catalog
 COPY cleanup cleanup
 COPY garbage_collection garbage_collection
+COPY metrics metrics
 COPY templates templates
 COPY static static
 COPY locale locale
@@ -30,5 +33,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD python -c "import os, sys, urllib.request; sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/health/', timeout=4).status != 200)"
 
 # WEB_CONCURRENCY processes (default 2) of WEB_THREADS threads (default 4) on PORT (default 8000): see
-# registry_ui/gunicorn_conf.py.
-CMD ["sh", "-c", "python manage.py check --deploy --fail-level ERROR && python manage.py migrate --noinput && exec gunicorn -c python:registry_ui.gunicorn_conf registry_ui.wsgi"]
+# registry_ui/gunicorn_conf.py. Counter files this container's processes left at an earlier start are removed first
+# (files are named by host name and pid; other containers' files are theirs).
+CMD ["sh", "-c", "rm -f \"$PROMETHEUS_MULTIPROC_DIR\"/*_\"$(hostname | tr _ -)\"-*.db; python manage.py check --deploy --fail-level ERROR && python manage.py migrate --noinput && exec gunicorn -c python:registry_ui.gunicorn_conf registry_ui.wsgi"]

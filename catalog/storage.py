@@ -299,6 +299,7 @@ def with_sizes(rows: list[RepositoryRow], figures: RegistryStorage | None) -> li
 # --- The registry's disk --------------------------------------------------------------------
 
 VOLUME_CACHE_SECONDS = 60
+VOLUME_KEPT_SECONDS = 24 * 60 * 60  # the last measurement, for readers that must not wait for a new one
 
 
 @dataclass(frozen=True)
@@ -335,4 +336,15 @@ def volume() -> Volume:
         except bridge.BridgeError as exc:
             cached = Volume(None, exc.message)
         cache.set("registry-volume", cached, VOLUME_CACHE_SECONDS)
+        cache.set("registry-volume-latest", cached, VOLUME_KEPT_SECONDS)
     return cached
+
+
+def latest_volume() -> tuple[Volume | None, bool]:
+    """The disk as last measured, without measuring (du over a large storage folder takes seconds), and whether
+    that measurement is under a minute old."""
+    if settings.GC_BRIDGE == "none":
+        return Volume(None, ""), True
+    if (fresh := cache.get("registry-volume")) is not None:
+        return fresh, True
+    return cache.get("registry-volume-latest"), False

@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from catalog import storage, sync
 from catalog.models import Registry, SyncRun
+from registry import counters
 from registry.client import RegistryError, get_client
 
 REFRESH_REMEMBERED_SECONDS = 600
@@ -80,9 +81,11 @@ def apply_push(repository: str, tag: str, digest: str, timestamp: str = "") -> N
             current = sync.resolve_or_none(client, repository, tag)
         if current is None:
             sync.forget_tag(registry, repository, tag)
+            counters.count_applied("push")
             return
         pushed_at = parse_datetime(timestamp or "") if current == digest else None
         sync.record_push(client, registry, repository, tag, current, pushed_at)
+        counters.count_applied("push")
     except RegistryError:  # read the whole repository again, in the queue for long work
         sync_repository.enqueue(repository)
 
@@ -90,6 +93,7 @@ def apply_push(repository: str, tag: str, digest: str, timestamp: str = "") -> N
 @task(queue_name="notifications")
 def apply_delete(repository: str, digest: str, tag: str = "") -> None:
     sync.record_delete(get_client(), sync.current_registry(), repository, digest, tag)
+    counters.count_applied("delete")
 
 
 def start_reconcile(*, verify: bool = True, not_since: datetime | None = None) -> bool:
@@ -122,3 +126,18 @@ def compute_storage() -> None:
 def queue_storage() -> None:
     if cache.add("storage-queued", True, STORAGE_QUEUED_SECONDS):
         compute_storage.enqueue()
+
+
+VOLUME_QUEUED_SECONDS = 300  # one measurement queued at a time
+
+
+@task
+def measure_volume() -> None:
+    """The registry's disk, measured for the readers that only take the last measurement (/metrics)."""
+    cache.delete("volume-queued")
+    storage.volume()
+
+
+def queue_volume() -> None:
+    if cache.add("volume-queued", True, VOLUME_QUEUED_SECONDS):
+        measure_volume.enqueue()

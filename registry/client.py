@@ -224,6 +224,23 @@ class RegistryStatus:
 
 
 @dataclass(frozen=True)
+class Exchange:
+    """One request as the client saw it, told to the client's `observe` callback: for the reachability banner
+    and for the request counters."""
+
+    method: str
+    operation: str  # what was asked (see operation_of): a small fixed set, fit for a metric's label
+    status: int | None  # the HTTP status; None when no answer came (unreachable, timed out)
+    seconds: float
+    ours: bool  # the registry itself, not a token service
+    failure: str = ""  # without an answer: the error's code (UNREACHABLE, TIMEOUT, TLS)
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+
+@dataclass(frozen=True)
 class Answer:
     """One HTTP answer of the registry, its body read in full (within the request's size limit)."""
 
@@ -374,6 +391,23 @@ def parse_config(body: bytes, digest: str) -> ImageConfig:
     )
 
 
+def operation_of(method: str, path: str) -> str:
+    """What a request to the registry asks, from its method and path: ping, catalog, tags, manifest, blob, upload
+    or other (a token service's answer is "token", told by the caller)."""
+    if path.rstrip("/").endswith("/v2"):
+        return "ping"
+    if path.endswith("/v2/_catalog"):
+        return "catalog"
+    if path.endswith("/tags/list"):
+        return "tags"
+    if "/blobs/uploads/" in path or (method in ("POST", "PATCH") and "/blobs/" in path):
+        return "upload"
+    for part, name in (("/manifests/", "manifest"), ("/blobs/", "blob")):
+        if part in path:
+            return name
+    return "other"
+
+
 def sha256_digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
@@ -402,10 +436,10 @@ class RegistryClient:
         cache: Any = None,
         max_list_entries: int = MAX_LIST_ENTRIES,
         token_realms: Iterable[str] = (),
-        observe: Callable[[bool], None] | None = None,
+        observe: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self._observe = observe or (lambda answered: None)  # told whether the registry answered each request
+        self._observe = observe or (lambda exchange: None)  # told of each request: what, its status, how long
         self.verify = verify
         self.timeout = (connect_timeout, read_timeout)
         self.cache = cache
@@ -423,17 +457,22 @@ class RegistryClient:
     # -- transport --
 
     def _send(self, method: str, url: str, **kwargs) -> Answer:
-        """One HTTP request (see _exchange); whether the registry itself answered is told to `observe`."""
+        """One HTTP request (see _exchange), told to `observe`: what it asked, its status (or that none came), and
+        how long it took. An error in `observe` never fails the request."""
         ours = _origin(url) == _origin(self.url)  # not a token service's failure
+        operation = operation_of(method, urlsplit(url).path) if ours else "token"
+        began = time.perf_counter()
         try:
             answer = self._exchange(method, url, **kwargs)
-        except (RegistryUnreachable, RegistryTimeout):
-            if ours:
-                self._observe(False)
+        except (RegistryUnreachable, RegistryTimeout) as exc:
+            self._tell(Exchange(method, operation, None, time.perf_counter() - began, ours, exc.code))
             raise
-        if ours:
-            self._observe(True)
+        self._tell(Exchange(method, operation, answer.status_code, time.perf_counter() - began, ours))
         return answer
+
+    def _tell(self, exchange: Exchange) -> None:
+        with contextlib.suppress(Exception):
+            self._observe(exchange)
 
     def _exchange(
         self,
@@ -992,7 +1031,11 @@ def get_client() -> RegistryClient:
             from django.conf import settings
             from django.core.cache import caches
 
-            from registry import reachability
+            from registry import counters, reachability
+
+            def observe(exchange: Exchange) -> None:
+                reachability.observe(exchange)
+                counters.count_request(exchange)
 
             _client = RegistryClient(
                 settings.REGISTRY_URL,
@@ -1004,7 +1047,7 @@ def get_client() -> RegistryClient:
                 cache=caches["registry"],
                 max_list_entries=settings.REGISTRY_MAX_LIST_ENTRIES,
                 token_realms=settings.REGISTRY_TOKEN_REALMS,
-                observe=reachability.observe,
+                observe=observe,
             )
         return _client
 

@@ -21,12 +21,15 @@ _lock = threading.Lock()
 _last_clear = 0.0
 
 
-def observe(answered: bool) -> None:
-    """Called by the client for each request: the registry answered (any HTTP status), or could not be reached
-    in time. A cache that fails never fails the request."""
+def observe(exchange) -> None:
+    """Called by the client for each request (a registry.client.Exchange): the registry answered (any HTTP
+    status), or could not be reached in time; a token service's requests do not count. A cache that fails never
+    fails the request."""
     global _last_clear
+    if not exchange.ours:
+        return
     with contextlib.suppress(Exception):
-        if answered:
+        if exchange.answered:
             with _lock:
                 now = time.monotonic()
                 if now - _last_clear < CLEAR_EVERY_SECONDS:

@@ -19,3 +19,11 @@ threads = number("WEB_THREADS", 4)
 bind = [f"0.0.0.0:{number('PORT', 8000)}"]
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'  # %(M)s: the milliseconds a request took
+
+
+def post_worker_init(worker):
+    """Import the URLs and the views they name (prometheus_client among them) before the first request rather than
+    during it: the registry gives a notification 2 s, and a loaded machine can take a good part of that."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018

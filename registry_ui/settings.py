@@ -126,6 +126,18 @@ REGISTRY_NOTIFICATIONS_SECRET = env_str("REGISTRY_NOTIFICATIONS_SECRET")
 # Events one notification request may carry (the registry sends them one by one); more is refused with 413.
 REGISTRY_NOTIFICATIONS_MAX_EVENTS = int(env_number("REGISTRY_NOTIFICATIONS_MAX_EVENTS", 100, minimum=1))
 
+# --- Metrics ----------------------------------------------------------------------------------
+# GET /metrics (Prometheus' text format) answers only `Authorization: Bearer <this>`; empty: /metrics is off (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# How many of the largest repositories /metrics gives referenced and unique bytes for (one series each: Prometheus
+# wants a bounded set of label values).
+METRICS_TOP_REPOSITORIES = int(env_number("METRICS_TOP_REPOSITORIES", 20))
+# prometheus_client's own variable: the folder where each process keeps its counters (registry/counters.py), for
+# /metrics to add up. The run command and the image set it to DATA_DIR/metrics.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+
 # --- Users and roles ------------------------------------------------------------------------
 # Registry users named here are put in the admin role each time they log in.
 DASHBOARD_ADMINS = env_list("DASHBOARD_ADMINS")
@@ -150,12 +162,13 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "ninja",  # the API's documentation page: its template and Swagger UI's files, served from here (no CDN)
     # The product's apps, each resting on the ones before it: registry/ (the seams) <- catalog <- cleanup <-
-    # garbage_collection <- api; accounts beside them.
+    # garbage_collection <- api, metrics; accounts beside them.
     "accounts",
     "catalog",
     "cleanup",
     "garbage_collection",
     "api",
+    "metrics",
 ]
 # The run command and its demo registry, for a checkout; the container image leaves devtools/ out.
 if importlib.util.find_spec("devtools") is not None:

@@ -11,6 +11,7 @@ from api.views import docs, tokens, v1
 from catalog.views import home, notifications, repositories, search, storage, sync
 from cleanup.views import audit, deletion, retention
 from garbage_collection import views as gc
+from metrics import views as metrics
 from registry_ui.views import health
 
 urlpatterns = [
@@ -63,4 +64,5 @@ urlpatterns = [
     path("api-tokens/", tokens.token_list, name="browser-api-tokens"),
     path("api-tokens/new/", tokens.token_create, name="browser-api-token-create"),
     path("api-tokens/<int:token_id>/revoke/", tokens.token_revoke, name="browser-api-token-revoke"),
+    path("metrics", metrics.metrics, name="browser-metrics"),
 ]

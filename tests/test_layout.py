@@ -16,7 +16,8 @@ MAY_IMPORT = {
     "cleanup": {"registry", "accounts", "catalog"},
     "garbage_collection": {"registry", "accounts", "catalog", "cleanup"},
     "api": {"registry", "accounts", "catalog", "cleanup", "garbage_collection"},
-    "registry_ui": {"registry", "accounts", "catalog", "cleanup", "garbage_collection", "api"},
+    "metrics": {"registry", "accounts", "catalog", "cleanup", "garbage_collection"},
+    "registry_ui": {"registry", "accounts", "catalog", "cleanup", "garbage_collection", "api", "metrics"},
     "devtools": {"registry"},
 }
 # The one module through which each outside system is reached.

@@ -51,6 +51,8 @@ def test_secrets_can_come_from_files(tmp_path):
         ("CSRF_TRUSTED_ORIGINS", "dashboard.example.com", "needs its scheme"),
         ("API_RATE_LIMIT", "lots", "is not a number"),
         ("API_RATE_LIMIT", "-1", "must be at least"),
+        ("METRICS_TOP_REPOSITORIES", "many", "is not a number"),
+        ("METRICS_TOKEN_FILE", "/no/such/token", "cannot be read"),
     ],
 )
 def test_bad_values_stop_with_a_message_naming_the_variable(tmp_path, name, value, message):

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from catalog import sync, tasks
 from catalog.models import RegistryEvent
+from registry import counters
 from registry.client import DIGEST_RE, IMAGE_TYPES, INDEX_TYPES, REPOSITORY_RE, TAG_RE, storable
 
 EVENT_TYPES = {
@@ -43,6 +44,8 @@ def notifications_receive(request):
         limit = settings.REGISTRY_NOTIFICATIONS_MAX_EVENTS
         return HttpResponse(f"At most {limit} events per request (REGISTRY_NOTIFICATIONS_MAX_EVENTS).", status=413)
     registry = sync.current_registry()
+    for event in events:
+        counters.count_received(str(event["action"]))
     accepted = sum(1 for event in events if accept(registry, event))
     return JsonResponse({"accepted": accepted})
 
@@ -94,6 +97,7 @@ def accept(registry, event: dict) -> bool:
                 timestamp=event_time(event),
             )
     except IntegrityError:
+        counters.count_duplicate()
         return False  # delivered before: the registry retries until it sees a 2xx
     if action == "push":
         when = event_time(event)

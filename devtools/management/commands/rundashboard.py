@@ -77,6 +77,15 @@ def keep_private(data_dir: Path) -> None:
                 path.chmod(0o700 if path.is_dir() else 0o600)
 
 
+def fresh_metrics_folder(folder: Path) -> Path:
+    """prometheus_client's multiprocess folder (registry/counters.py), emptied: the counters start again with the
+    processes that add to them. Only its counter files are removed, whatever else lies there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.glob("*.db"):
+        path.unlink()
+    return folder
+
+
 class Command(BaseCommand):
     help = "Serve the dashboard; without REGISTRY_URL, start a local demo registry first."
 
@@ -108,6 +117,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         env, registry = os.environ.copy(), None
+        # Every process started here adds its counters to files in one folder, for /metrics to sum.
+        metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(Path(settings.DATA_DIR) / "metrics")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_folder(Path(metrics)))
         if not os.environ.get("REGISTRY_URL"):
             notify_host = "127.0.0.1" if host in ("", "0.0.0.0", "[::]") else host
             notify_port = notifications_bind.rpartition(":")[2]
