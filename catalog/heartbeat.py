@@ -27,6 +27,12 @@ def heartbeat(row: models.Model) -> Iterator[None]:
     """Stamp the row now, then every HEARTBEAT_SECONDS from a thread of its own, until the block ends."""
     rows = type(row).objects.filter(pk=row.pk)
     rows.update(heartbeat_at=timezone.now())
+    if connection.in_atomic_block:
+        # The job runs inside a transaction (tasks run at once, in the request that queued them): no one else sees
+        # a stamp before it commits, and the stamping thread's own connection would wait on this one's row lock
+        # while this one waits for the thread at the end of the block.
+        yield
+        return
     stop = threading.Event()
 
     def beat() -> None:

@@ -1,10 +1,12 @@
 """A running job's sign of life: stamped while it runs, whatever it waits for; silence for a minute means its worker
 is gone, and then it blocks nothing."""
 
+import threading
 import time
 from datetime import timedelta
 
 import pytest
+from django.db import connections, transaction
 from django.utils import timezone
 
 from catalog import heartbeat, sync
@@ -76,3 +78,25 @@ def test_the_scheduler_reads_the_lists_every_interval_and_starts_the_sweep_at_mo
     assert queued_after_a_tick() == [False, True]
     SyncRun.objects.create(registry=registry, kind=SyncRun.LISTS, heartbeat_at=timezone.now())
     assert queued_after_a_tick() == [True]  # a lists reconcile still running is not started twice
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_run_inside_a_transaction_ends_without_waiting_on_its_own_row_lock(monkeypatch):
+    """Tasks that run at once run inside the request's transaction, which holds the row's lock: a stamping thread
+    with its own connection waited on it (PostgreSQL: for ever) while the job waited for that thread."""
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.05)
+    run = SyncRun.objects.create(registry=sync.current_registry(), kind=SyncRun.FULL)
+    finished = threading.Event()
+
+    def job() -> None:
+        try:
+            with transaction.atomic():
+                SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.RUNNING)
+                with heartbeat.heartbeat(run):
+                    time.sleep(0.3)
+            finished.set()
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=job, daemon=True).start()
+    assert finished.wait(5)
