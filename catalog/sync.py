@@ -13,6 +13,8 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -226,28 +228,10 @@ def sync_repository(
     answers: dict[str, tuple[str | None, str]] = {}
     fetched = 0
     done: set[str] = set()  # digests stored by an earlier chunk
-    for chunk in itertools.batched(tags, SYNC_CHUNK, strict=False):
-        read: dict[str, ManifestData] = {}  # what the chunk's GETs brought, by digest
-        prepared: dict[str, Fetched] = {}  # a new tag's image, fetched by the thread that read the tag
-        claimed: set[str] = set()  # digests a thread is fetching: one thread per digest
-        lock = threading.Lock()
-
-        def ask(tag: str, read=read, prepared=prepared, claimed=claimed, lock=lock) -> tuple[str | None, str]:
-            if tag not in indexed:
-                digest, problem = first_read(client, name, tag, read)
-                with lock:  # its config (or an index's children) is fetched in the same pass
-                    mine = digest in read and digest not in claimed
-                    claimed.add(digest)
-                if mine:
-                    prepared[digest] = fetch(client, name, digest, read[digest])
-                return digest, problem
-            if not verify:
-                return indexed[tag], ""
-            if budget:
-                budget.wait()
-            return resolve_for_sync(client, name, tag)
-
-        answers.update(zip(chunk, client.map(ask, list(chunk)), strict=True))
+    chunks = list(itertools.batched(tags, SYNC_CHUNK, strict=False))
+    reading = ChunkReading(client, name, indexed, verify, budget)
+    for chunk, (answered, read, prepared) in zip(chunks, read_ahead(reading, chunks), strict=True):
+        answers.update(zip(chunk, answered, strict=True))
         wanted = {answers[tag][0] for tag in chunk if answers[tag][0]} - done
         known = set(Manifest.objects.filter(digest__in=wanted, error="").values_list("digest", flat=True))
         missing = sorted(wanted - known - prepared.keys())  # moved tags' digests, unreadable manifests
@@ -272,6 +256,56 @@ def sync_repository(
     if save_tags(registry, name, digests, pushed_at, half_deleted, read_at=read_at, verified=verify) or fetched:
         index_changed(registry)
     return fetched
+
+
+@dataclass
+class ChunkReading:
+    """What sync_repository asks the registry about a chunk of tags, in threads that never touch the database."""
+
+    client: RegistryClient
+    repository: str
+    indexed: dict[str, str]  # the index's tags, with their digests
+    verify: bool
+    budget: Budget | None
+
+    def __call__(self, chunk: tuple[str, ...]) -> tuple[list[tuple[str | None, str]], dict, dict[str, Fetched]]:
+        """Each tag's (digest, problem), the manifests the GETs brought (by digest), and new tags' images fetched
+        whole (config or children) by the thread that read the tag, one thread per digest."""
+        read: dict[str, ManifestData] = {}
+        prepared: dict[str, Fetched] = {}
+        claimed: set[str] = set()
+        lock = threading.Lock()
+
+        def ask(tag: str) -> tuple[str | None, str]:
+            if tag not in self.indexed:
+                digest, problem = first_read(self.client, self.repository, tag, read)
+                with lock:
+                    mine = digest in read and digest not in claimed
+                    claimed.add(digest)
+                if mine:
+                    prepared[digest] = fetch(self.client, self.repository, digest, read[digest])
+                return digest, problem
+            if not self.verify:
+                return self.indexed[tag], ""
+            if self.budget:
+                self.budget.wait()
+            return resolve_for_sync(self.client, self.repository, tag)
+
+        return self.client.map(ask, list(chunk)), read, prepared
+
+
+def read_ahead(reading: ChunkReading, chunks: list[tuple[str, ...]]) -> Iterator:
+    """`reading(chunk)` for each chunk in order, the next one read from the registry while the caller stores this
+    one: the first index of a big repository waits for the registry or for the database, never for both."""
+    if not chunks:
+        return
+    current = reading(chunks[0])  # read here: a repository of one chunk needs no other thread
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
+        for following in chunks[1:]:
+            upcoming = reader.submit(reading, following)
+            yield current
+            current = upcoming.result()
+    yield current
 
 
 def resolve_for_sync(client: RegistryClient, repository: str, tag: str) -> tuple[str | None, str]:

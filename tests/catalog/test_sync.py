@@ -1,6 +1,7 @@
 """The sync engine against a real registry: what the index holds after adds, moves, deletes and re-pushes."""
 
 import shutil
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -363,3 +364,32 @@ def test_a_reconcile_leaves_sqlite_the_statistics_it_plans_queries_with(own):
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT tbl FROM sqlite_stat1")
         assert {"catalog_tag", "catalog_manifest"} <= {row[0] for row in cursor.fetchall()}
+
+
+def test_the_next_chunk_of_tags_is_read_while_this_one_is_stored(own, monkeypatch):
+    """A big repository's first index waits for the registry or for the database, never for both in turn."""
+    local, client, registry = own
+    monkeypatch.setattr(sync, "SYNC_CHUNK", 2)
+    for n in range(4):
+        push_image(client, "team/app", f"v{n}", image(f"v{n}"))
+    second_chunk = client.tags("team/app")[2:]  # in the registry's order
+    next_chunk_read = threading.Event()
+
+    class Watching(RegistryClient):
+        def manifest(self, repository, reference):
+            if reference in second_chunk:
+                next_chunk_read.set()
+            return super().manifest(repository, reference)
+
+    first_store_saw_it = []
+    store = sync.store
+
+    def storing(fetched):
+        if not first_store_saw_it:
+            first_store_saw_it.append(next_chunk_read.wait(10))
+        return store(fetched)
+
+    monkeypatch.setattr(sync, "store", storing)
+    sync.sync_repository(Watching(local.url, "svc", "pw"), registry, "team/app")
+    assert first_store_saw_it == [True]
+    assert indexed_tags(registry) == {f"team/app:v{n}": client.resolve("team/app", f"v{n}") for n in range(4)}
