@@ -1,6 +1,7 @@
 """The run command. With REGISTRY_URL unset it first starts a registry of its own under DATA_DIR/registry
 (htpasswd auth, delete enabled, a few demo images), then serves the dashboard with gunicorn."""
 
+import fcntl
 import os
 import secrets
 import signal
@@ -115,7 +116,7 @@ class Command(BaseCommand):
         os.umask(0o077)
         keep_private(Path(settings.DATA_DIR))
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
+        collect_static_files()
         env, registry = os.environ.copy(), None
         # Every process started here adds its counters to files in one folder, for /metrics to sum.
         metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(Path(settings.DATA_DIR) / "metrics")
@@ -247,3 +248,13 @@ class Command(BaseCommand):
                 "REGISTRY_PID_FILE": str(registry.pid_file),  # restarted read-only and back by the loop above
             }
         return registry, env
+
+
+def collect_static_files() -> None:
+    """collectstatic, one demo at a time: two started from one checkout at once compressed the same files into
+    the same folder, and one of them stopped on a file the other had just replaced."""
+    static_root = Path(settings.STATIC_ROOT)
+    static_root.mkdir(parents=True, exist_ok=True)
+    with open(static_root / ".collecting", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        call_command("collectstatic", interactive=False, verbosity=0)
