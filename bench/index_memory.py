@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,9 +24,8 @@ sys.path.append(str(ROOT / "bench"))
 
 from index import BIG, SERVICE_USER, fill_big, load_average  # noqa: E402
 
-from devtools.localregistry import LocalRegistry  # noqa: E402
+from devtools.localregistry import throwaway_registry  # noqa: E402
 from registry.client import RegistryClient  # noqa: E402
-from registry.htpasswd import add_user  # noqa: E402
 
 RSS_TARGET_MB = 150
 STEPS = {
@@ -62,33 +59,25 @@ def main() -> int:
     parser.add_argument("--big-tags", type=int, default=50_000, help=f"tags of {BIG}")
     tags = parser.parse_args().big_tags
     print(f"{os.cpu_count()} CPUs, load average {load_average()} at the start", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-memory-") as temp:
-        registry = LocalRegistry(Path(temp) / "registry")
-        registry.write_config()
-        password = secrets.token_urlsafe(24)
-        add_user(registry.htpasswd, SERVICE_USER, password, cost=4)
-        registry.start()
-        try:
-            began = time.perf_counter()
-            fill_big(RegistryClient(registry.url, SERVICE_USER, password), tags)
-            print(f"pushed {tags:,} tags to {BIG} in {time.perf_counter() - began:.0f} s", flush=True)
-            environment = {
-                **{name: value for name, value in os.environ.items() if not name.startswith(("REGISTRY_", "DJANGO_"))},
-                "DJANGO_SETTINGS_MODULE": "registry_ui.settings",
-                "DATA_DIR": str(Path(temp) / "data"),
-                "REGISTRY_URL": registry.url,
-                "REGISTRY_USERNAME": SERVICE_USER,
-                "REGISTRY_PASSWORD": password,
-                "LOG_LEVEL": "WARNING",
-            }
-            subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=environment, check=True)
-            rows = []
-            for label, code in STEPS.items():
-                seconds, peak, output = child(code, environment)
-                rows.append((label, seconds, peak))
-                print(f"  {label}: {seconds:.1f} s, peak RSS {peak:.0f} MB ({output}); load average {load_average()}")
-        finally:
-            registry.stop()
+    with throwaway_registry("bench-memory-", SERVICE_USER) as (registry, password, temp):
+        began = time.perf_counter()
+        fill_big(RegistryClient(registry.url, SERVICE_USER, password), tags)
+        print(f"pushed {tags:,} tags to {BIG} in {time.perf_counter() - began:.0f} s", flush=True)
+        environment = {
+            **{name: value for name, value in os.environ.items() if not name.startswith(("REGISTRY_", "DJANGO_"))},
+            "DJANGO_SETTINGS_MODULE": "registry_ui.settings",
+            "DATA_DIR": str(temp / "data"),
+            "REGISTRY_URL": registry.url,
+            "REGISTRY_USERNAME": SERVICE_USER,
+            "REGISTRY_PASSWORD": password,
+            "LOG_LEVEL": "WARNING",
+        }
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=environment, check=True)
+        rows = []
+        for label, code in STEPS.items():
+            seconds, peak, output = child(code, environment)
+            rows.append((label, seconds, peak))
+            print(f"  {label}: {seconds:.1f} s, peak RSS {peak:.0f} MB ({output}); load average {load_average()}")
         print(f"\nSummary ({tags:,} tags in one repository; load average at the end {load_average()})")
         print(f"  {'':<44}{'':>10}{'target':>12}")
         for label, seconds, peak in rows:

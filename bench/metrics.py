@@ -18,7 +18,6 @@ import os
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,9 +27,8 @@ sys.path.append(str(ROOT / "bench"))
 
 from index import SERVICE_USER, fill_big, fill_small, load_average  # noqa: E402
 
-from devtools.localregistry import LocalRegistry  # noqa: E402
+from devtools.localregistry import LocalRegistry, throwaway_registry  # noqa: E402
 from registry.client import RegistryClient  # noqa: E402
-from registry.htpasswd import add_user  # noqa: E402
 
 TARGET_MS = 300
 REPOSITORIES = 200
@@ -77,16 +75,8 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=50, help="warm scrapes to time")
     scrapes = parser.parse_args().scrapes
     log(f"{os.cpu_count()} CPUs, load average {load_average()} at the start")
-    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as temp:
-        registry = LocalRegistry(Path(temp) / "registry")
-        registry.write_config()
-        password = secrets.token_urlsafe(24)
-        add_user(registry.htpasswd, SERVICE_USER, password, cost=4)
-        registry.start()
-        try:
-            return run(registry, password, Path(temp) / "data", scrapes)
-        finally:
-            registry.stop()
+    with throwaway_registry("bench-metrics-", SERVICE_USER) as (registry, password, temp):
+        return run(registry, password, temp / "data", scrapes)
 
 
 def run(registry: LocalRegistry, password: str, data_dir: Path, scrapes: int) -> int:

@@ -4,14 +4,18 @@ ones the tests and benchmarks run against. Images to push into it are built by d
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry.client import wait_until_answers
+from registry.htpasswd import add_user
 
 CONFIG_TEMPLATE = """\
 version: 0.1
@@ -186,3 +190,19 @@ def docker_command(root: Path) -> list[str] | None:
         "registry:2",
         "serve",
     ]
+
+
+@contextlib.contextmanager
+def throwaway_registry(prefix: str, username: str) -> Iterator[tuple[LocalRegistry, str, Path]]:
+    """A running registry in a temporary folder with one htpasswd account of a random password: yields the registry,
+    that password and the folder (for the rest of a benchmark's files); all of it is gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as temp:
+        registry = LocalRegistry(Path(temp) / "registry")
+        registry.write_config()
+        password = secrets.token_urlsafe(24)
+        add_user(registry.htpasswd, username, password, cost=4)
+        registry.start()
+        try:
+            yield registry, password, Path(temp)
+        finally:
+            registry.stop()
