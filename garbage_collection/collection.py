@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from catalog import heartbeat
-from catalog.models import Blob, ManifestBlob, Registry
+from catalog.models import Blob, Manifest, ManifestBlob, Registry
 from cleanup.models import AuditEntry
 from cleanup.reasons import english, reason
 from garbage_collection import exclusion
@@ -107,8 +107,14 @@ def eligible_blobs(gc: GcRun, limit: int = ELIGIBLE_SHOWN) -> list[EligibleBlob]
     manifests_of: dict[str, set[str]] = defaultdict(set)
     for blob, manifest in links:
         manifests_of[blob].add(manifest)
+    # The deleted images' own manifests are blobs too: the index has their type (not their length) and who used them.
+    manifest_types = dict(
+        Manifest.objects.filter(digest__in=[row.digest for row in rows if row.digest not in known]).values_list(
+            "digest", "media_type"
+        )
+    )
     deleted: dict[str, set[str]] = defaultdict(set)
-    wanted = set().union(*manifests_of.values())
+    wanted = set().union(*manifests_of.values(), manifest_types)
     for digest, repository, tags in AuditEntry.objects.filter(digest__in=wanted).values_list(
         "digest", "repository", "tags"
     ):
@@ -118,6 +124,8 @@ def eligible_blobs(gc: GcRun, limit: int = ELIGIBLE_SHOWN) -> list[EligibleBlob]
         if blob := known.get(row.digest):
             row.size, row.media_type = blob.size, blob.media_type
             row.images = sorted(set().union(*(deleted[manifest] for manifest in manifests_of[row.digest])))
+        elif row.digest in manifest_types:
+            row.media_type, row.images = manifest_types[row.digest], sorted(deleted[row.digest])
     return rows
 
 

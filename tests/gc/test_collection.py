@@ -364,10 +364,13 @@ def test_the_eligible_blobs_name_the_deleted_tags_whose_images_used_them():
         user="ci", action=AuditEntry.REGISTRY_DELETE, repository="team/job", tags=[], digest=untagged.digest
     )
     unknown = "sha256:" + "3" * 64
-    run = GcRun(log="".join(f"blob eligible for deletion: {blob}\n" for blob in [layer.digest, other.digest, unknown]))
+    eligible = [layer.digest, other.digest, image.digest, unknown]
+    run = GcRun(log="".join(f"blob eligible for deletion: {blob}\n" for blob in eligible))
     rows = collection.eligible_blobs(run)
-    assert [(row.digest, row.size, row.images) for row in rows] == [
-        (layer.digest, 5_000_000, ["team/app:1.0", "team/app:old"]),
-        (other.digest, 300, ["team/job@sha256:555555555555"]),
-        (unknown, None, []),
+    assert [(row.digest, row.size, row.media_type, row.images) for row in rows] == [
+        (layer.digest, 5_000_000, layer.media_type, ["team/app:1.0", "team/app:old"]),
+        (other.digest, 300, other.media_type, ["team/job@sha256:555555555555"]),
+        # The deleted image's own manifest: its length is not indexed, what it was is.
+        (image.digest, None, "m", ["team/app:1.0", "team/app:old"]),
+        (unknown, None, "", []),
     ]
