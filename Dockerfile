@@ -20,6 +20,7 @@ COPY accounts accounts
 COPY catalog catalog
 COPY cleanup cleanup
 COPY garbage_collection garbage_collection
+COPY api api
 COPY metrics metrics
 COPY templates templates
 COPY static static

@@ -3,6 +3,7 @@ a circle, and each outside system is reached from one module. Read from the sour
 functions count too), so a wrong-way import fails here before anything runs it."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,10 @@ def write(root: Path, files: dict[str, str]) -> Path:
 def test_the_check_finds_a_wrong_way_import_a_view_import_a_circle_and_a_second_seam(tmp_path, files, expected):
     found = problems(write(tmp_path, files))
     assert any(expected in problem for problem in found), found
+
+
+def test_the_image_copies_every_package_the_dashboard_runs():
+    """The image copies the product's packages one by one (devtools/ stays out): one left out is an image whose
+    server stops at its first import."""
+    copied = set(re.findall(r"^COPY (\w+) \1$", (ROOT / "Dockerfile").read_text(), re.M))
+    assert set(MAY_IMPORT) - {"devtools"} <= copied
