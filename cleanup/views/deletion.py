@@ -36,8 +36,7 @@ from cleanup.selection import (
     selection_key,
     unknown_push_times,
 )
-from registry.client import DIGEST_RE, DeleteDisabled, ReadOnly, get_client
-from registry.explain import refusal
+from registry.client import DIGEST_RE, get_client
 
 RESULTS_PER_PAGE = 100
 
@@ -100,15 +99,6 @@ def redirect_back(request, name: str):
 # --- Previews ---------------------------------------------------------------------------------
 
 
-def registry_refusal(registry) -> str:
-    """Why deletes cannot happen now (delete disabled, read-only), or "" when they can."""
-    try:
-        run.delete_mode(get_client(), registry)
-    except (DeleteDisabled, ReadOnly) as exc:
-        return refusal(exc)
-    return ""
-
-
 @require_http_methods(["GET", "POST"])
 @roles.role_required(roles.MAINTAINER)
 def tag_delete(request, name, tag):
@@ -134,7 +124,7 @@ def tag_delete(request, name, tag):
         "containing": queries.index_tags_containing(repository, digest),
         "only_tag": only_tag,
         "whole": whole,
-        "refusal": registry_refusal(registry),
+        "refusal": run.registry_refusal(registry),
     }
     return render(request, "cleanup/tag_delete.html", context)
 
@@ -202,7 +192,7 @@ def repository_delete(request, name):
     context = {
         "repository": repository,
         "plan": plan.plan(registry, choices),
-        "refusal": registry_refusal(registry),
+        "refusal": run.registry_refusal(registry),
         "error": error,
     }
     return render(request, "cleanup/repository_delete.html", context, status=400 if error else 200)
@@ -236,7 +226,7 @@ def job_detail(request, job_id):
         draft = plan.plan(job.registry, [Choice(*row) for row in job.selection])
         # Tags removed alone first (the ones worth a second look), then in natural order.
         steps = sorted(draft.steps, key=lambda step: (step.deletes_manifest, queries.natural_key(step.tags[0])))
-        context["plan"], context["refusal"] = draft, registry_refusal(job.registry)
+        context["plan"], context["refusal"] = draft, run.registry_refusal(job.registry)
         context["steps"] = Paginator(steps, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
     else:
         rows = job_results(job)
