@@ -309,7 +309,7 @@ def retention_preview(preview: retention.Preview) -> dict:
 
 
 def gc_run(run: GcRun) -> dict:
-    collectable = run.finished and collection.collectable(run)
+    collectable = collection.collectable(run)
     return {
         "id": run.pk,
         "dry_run": run.dry_run,

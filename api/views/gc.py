@@ -12,6 +12,7 @@ from accounts.throttle import client_address
 from api import answers, schemas
 from api.security import require_role
 from catalog import sync
+from catalog.models import Registry
 from cleanup.reasons import english
 from garbage_collection import collection, exclusion, tasks
 from garbage_collection.models import GcRun
@@ -28,7 +29,7 @@ def get_run(run_id: int) -> GcRun:
     return run
 
 
-def start(request, response: HttpResponse, registry, **options) -> Status:
+def start(request, response: HttpResponse, registry: Registry, **options) -> Status:
     """Queue a run for the caller (its audit entry names them and their address); a 409 while one is queued or
     running."""
     user, address = request.user.username, client_address(request)

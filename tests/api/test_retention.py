@@ -64,7 +64,7 @@ def test_an_admin_creates_lists_changes_and_deletes_a_policy_each_change_audited
     assert deleted_entry.startswith(f"Deleted retention policy #{policy['id']}.")
 
 
-def test_the_dry_run_lists_what_the_run_then_deletes(web, admin):
+def test_the_dry_run_lists_what_the_run_then_deletes(web, admin, token_for, bearer):
     client, digests = web
     policy = admin.post("/api/v1/retention-policies", POLICY, "application/json").json()
     preview = admin.get(f"/api/v1/retention-policies/{policy['id']}/dry-run").json()
@@ -87,6 +87,8 @@ def test_the_dry_run_lists_what_the_run_then_deletes(web, admin):
     assert {entry.address for entry in AuditEntry.objects.filter(job_id=job["id"])} == {"127.0.0.1"}
     assert admin.get(f"/api/v1/retention-policies/{policy['id']}").json()["latest_run"]["id"] == job["id"]
     assert admin.get(f"/api/v1/deletes/{job['id']}").json()["results"]
+    # As on the pages: a retention run is for admins and whoever started it, not for every maintainer.
+    problem_of(bearer(token_for(roles.MAINTAINER)).get(f"/api/v1/deletes/{job['id']}"), 403)
 
 
 def test_a_second_run_while_one_is_queued_is_a_409(web, admin, settings):
