@@ -12,7 +12,7 @@ from ninja.errors import HttpError
 from accounts import roles
 from accounts.throttle import client_address
 from api import answers, schemas
-from api.problems import form_detail
+from api.forms import validated
 from api.security import require_role
 from catalog import freshness
 from catalog.models import Repository
@@ -55,12 +55,7 @@ def chosen_tags(repository: Repository, body: schemas.DeleteRequest) -> set[str]
         listed = ", ".join(sorted(unknown)[:10])
         raise HttpError(422, f"body.tags: {repository.name} has no tag {listed} in the index; list its tags first.")
     if body.filter:
-        fields = body.filter.dict()
-        form = TagFilterForm({name: "" if value is None else value for name, value in fields.items()})
-        with translation.override("en"):  # the API's details are English, as its other problems are
-            if not form.is_valid():
-                raise HttpError(422, form_detail("body.filter", form))
-        named |= set(form.selected(repository))
+        named |= set(validated(TagFilterForm, body.filter.dict(), "body.filter").selected(repository))
     if not named:
         raise HttpError(422, "Nothing to delete: name tags in `tags`, or give a `filter` that selects some.")
     return named

@@ -3,14 +3,13 @@
 
 from django.forms.models import model_to_dict
 from django.http import Http404, HttpResponse
-from django.utils import translation
 from ninja import Router, Status
 from ninja.errors import HttpError
 
 from accounts import roles
 from accounts.throttle import client_address
 from api import answers, schemas
-from api.problems import form_detail
+from api.forms import validated
 from api.security import require_role
 from catalog import sync
 from cleanup import retention, tasks
@@ -32,17 +31,6 @@ def policy_answer(policy: RetentionPolicy) -> dict:
     return answers.retention_policy(row)
 
 
-def valid_form(values: dict, instance: RetentionPolicy | None = None) -> RetentionPolicyForm:
-    """The page's form with these values, or a 422 with its errors (in English, as every problem)."""
-    form = RetentionPolicyForm(
-        {name: "" if value is None else value for name, value in values.items()}, instance=instance
-    )
-    with translation.override("en"):
-        if not form.is_valid():
-            raise HttpError(422, form_detail("body", form))
-    return form
-
-
 @router.get("/retention-policies", response={200: schemas.RetentionPolicyList, **schemas.READING_PROBLEMS})
 def policy_list(request):
     """Every retention policy, with its rules in words, the repositories it matches and its latest run."""
@@ -54,7 +42,7 @@ def policy_list(request):
 def policy_create(request, response: HttpResponse, body: schemas.RetentionPolicyIn):
     """Add a policy: at least one rule must keep tags."""
     require_role(request, roles.ADMIN)
-    form = valid_form(body.dict())
+    form = validated(RetentionPolicyForm, body.dict(), "body")
     user, address = request.user.username, client_address(request)
     policy = retention.add_policy(form.save(commit=False), sync.current_registry(), user, address)
     response["Location"] = answers.api_url("policy_detail", policy.pk)
@@ -73,7 +61,7 @@ def policy_change(request, policy_id: int, body: schemas.RetentionPolicyChange):
     require_role(request, roles.ADMIN)
     saved = get_policy(policy_id)
     values = {**model_to_dict(saved, fields=RetentionPolicyForm.Meta.fields), **body.dict(exclude_unset=True)}
-    form = valid_form(values, instance=get_policy(policy_id))  # its own copy: `saved` stays as it was
+    form = validated(RetentionPolicyForm, values, "body", instance=get_policy(policy_id))  # `saved` stays as it was
     policy = retention.change_policy(form.save(commit=False), saved, request.user.username, client_address(request))
     return policy_answer(policy)
 
