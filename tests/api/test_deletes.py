@@ -168,3 +168,18 @@ def test_a_session_s_delete_needs_its_csrf_token(shop, csrf_session):
     assert DeleteJob.objects.get().status == DeleteJob.DRAFT and "t2" in client.tags("team/app")
     assert browser.post(confirm_url, headers={"X-CSRFToken": csrf}).json()["status"] == "done"
     assert "t2" not in client.tags("team/app")
+
+
+def test_delete_disabled_in_the_registry_is_said_in_the_plan_and_the_job_fails_with_the_setting(
+    shop, acting, token_for, bearer
+):
+    client, digests = shop
+    local, _client, _registry = acting
+    local.restart(delete_enabled=False)
+    maintainer = bearer(token_for(roles.MAINTAINER))
+    draft = maintainer.post("/api/v1/deletes", {"repository": "team/app", "tags": ["t2"]}, "application/json").json()
+    assert "REGISTRY_STORAGE_DELETE_ENABLED" in draft["registry_refusal"]
+    job = maintainer.post(draft["confirm_url"]).json()
+    assert job["status"] == "failed" and "REGISTRY_STORAGE_DELETE_ENABLED" in job["error"]
+    assert [(row["tag"], row["outcome"]) for row in job["results"]] == [("t2", "not-attempted")]
+    assert client.resolve("team/app", "t2") == digests["t2"]
