@@ -18,7 +18,6 @@ import os
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,9 +27,8 @@ sys.path.append(str(ROOT / "bench"))
 
 from index import SERVICE_USER, configure_django, dashboard_environment, fill_big, load_average  # noqa: E402
 
-from devtools.localregistry import LocalRegistry  # noqa: E402
+from devtools.localregistry import LocalRegistry, throwaway_registry  # noqa: E402
 from registry.client import RegistryClient  # noqa: E402
-from registry.htpasswd import add_user  # noqa: E402
 
 TARGET_MS = 150
 TAGS = 10_000
@@ -53,16 +51,8 @@ def main() -> int:
     parser.add_argument("--walks", type=int, default=3, help="timed walks of the whole list, per format")
     walks = parser.parse_args().walks
     log(f"{os.cpu_count()} CPUs, load average {load_average()} at the start")
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as temp:
-        registry = LocalRegistry(Path(temp) / "registry")
-        registry.write_config()
-        password = secrets.token_urlsafe(24)
-        add_user(registry.htpasswd, SERVICE_USER, password, cost=4)
-        registry.start()
-        try:
-            return run(registry, password, Path(temp) / "data", walks)
-        finally:
-            registry.stop()
+    with throwaway_registry("bench-api-", SERVICE_USER) as (registry, password, temp):
+        return run(registry, password, temp / "data", walks)
 
 
 def run(registry: LocalRegistry, password: str, data_dir: Path, walks: int) -> int:
