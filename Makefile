@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := docker-registry apache2-utils chromium redis-server docker.io
 
-.PHONY: run test test-quick test-postgres lint format bench bench-index bench-cleanup bench-load bench-metrics system-packages postgres-packages
+.PHONY: run test test-quick test-postgres lint format bench bench-index bench-cleanup bench-load bench-metrics bench-api system-packages postgres-packages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -62,6 +62,9 @@ bench-cleanup: $(BIN)/.installed
 
 bench-metrics: $(BIN)/.installed
 	$(BIN)/python bench/metrics.py
+
+bench-api: $(BIN)/.installed
+	$(BIN)/python bench/api.py
 
 bench-load: $(BIN)/.installed
 	$(BIN)/python bench/load.py

@@ -1,12 +1,23 @@
-"""The API's answers, built from what the index's query functions return (catalog/queries.py, catalog/storage.py,
-cleanup/audit.py): the pages and the API read the same rows; only the shape differs."""
+"""The API's answers, built from what the index's query functions and the engines return (catalog/queries.py,
+catalog/storage.py, cleanup/audit.py, cleanup/jobs.py, cleanup/retention.py, garbage_collection/collection.py): the
+pages and the API read the same rows; only the shape differs. The dashboard's own sentences are answered in English,
+as the audit log's CSV keeps them, whatever language the caller's session reads."""
 
 from __future__ import annotations
+
+from django.urls import reverse
+from django.utils import translation
 
 from catalog import queries, storage
 from catalog.models import Manifest, ManifestChild, Repository, SyncRun
 from catalog.models import Tag as TagRow
+from cleanup import jobs, retention
 from cleanup.models import AuditEntry as AuditRow
+from cleanup.models import DeleteJob, RetentionPolicy
+from cleanup.plan import Plan
+from cleanup.reasons import english
+from garbage_collection import collection
+from garbage_collection.models import GcRun
 
 
 def repository(row: queries.RepositoryRow) -> dict:
@@ -190,4 +201,133 @@ def sync_status(state: dict) -> dict:
                 if isinstance(error, dict)
             ],
         },
+    }
+
+
+# --- Acting -------------------------------------------------------------------------------------------------------
+
+
+def api_url(name: str, *args) -> str:
+    return reverse(f"api-v1:{name}", args=args)
+
+
+def delete_plan(plan: Plan) -> dict:
+    with translation.override("en"):
+        return {
+            "tag_count": plan.tag_count,
+            "bytes": plan.bytes,
+            "deleted": [
+                {"digest": step.digest, "tags": step.tags, "children": step.children, "bytes": step.bytes}
+                for step in plan.manifest_steps
+            ],
+            "untagged": [
+                {"tag": step.tags[0], "digest": step.digest, "reason": step.reason} for step in plan.untag_steps
+            ],
+            "moved": [
+                {"tag": choice.tag, "chosen_digest": choice.digest, "digest_now": now} for choice, now in plan.moved
+            ],
+            "gone": [choice.tag for choice in plan.gone],
+        }
+
+
+def delete_job(job: DeleteJob, plan: Plan | None = None, refusal: str = "") -> dict:
+    """A job; a draft with its plan (and why the registry would refuse now), any other with each tag's outcome."""
+    with translation.override("en"):
+        results = [] if job.status == DeleteJob.DRAFT else jobs.job_results(job)
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "repository": job.repository,
+        "requested_by": job.requested_by,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "total": job.total,
+        "done": job.done,
+        "failed": job.failed,
+        "bytes_estimate": job.bytes_estimate,
+        "error": job.error,
+        "plan": delete_plan(plan) if plan is not None else None,
+        "registry_refusal": refusal,
+        "confirm_url": api_url("delete_confirm", job.pk) if job.status == DeleteJob.DRAFT else None,
+        "results": results,
+    }
+
+
+def job_ref(job: DeleteJob | None) -> dict | None:
+    return None if job is None else {"id": job.pk, "status": job.status, "url": api_url("delete_job_detail", job.pk)}
+
+
+def retention_policy(row: dict) -> dict:
+    """One of retention.policy_rows."""
+    policy: RetentionPolicy = row["policy"]
+    return {
+        "id": policy.pk,
+        "repositories": policy.repositories,
+        "keep_newest": policy.keep_newest,
+        "newest_by": policy.newest_by,
+        "keep_days": policy.keep_days,
+        "keep_regex": policy.keep_regex,
+        "protect_regex": policy.protect_regex,
+        "schedule": policy.schedule,
+        "rules": english(retention.description(policy)),
+        "matching_repositories": row["matching"],
+        "created_by": policy.created_by,
+        "created_at": policy.created_at,
+        "last_run_at": policy.last_run_at,
+        "latest_run": job_ref(row["job"]),
+    }
+
+
+def retention_preview(preview: retention.Preview) -> dict:
+    with translation.override("en"):
+        return {
+            "tag_count": preview.tag_count,
+            "bytes": preview.bytes,
+            "unknown_pushed": preview.unknown_pushed,
+            "synced_at": preview.synced_at,
+            "repositories": [
+                {
+                    "name": repository.name,
+                    "synced_at": repository.synced_at,
+                    "going": [
+                        {
+                            "tag": going.tag.name,
+                            "digest": going.tag.digest,
+                            "untag_only": going.untag_only,
+                            "reason": going.reason,
+                        }
+                        for going in repository.going
+                    ],
+                    "kept": repository.kept,
+                    "bytes": repository.bytes,
+                }
+                for repository in preview.repositories
+            ],
+        }
+
+
+def gc_run(run: GcRun) -> dict:
+    collectable = collection.collectable(run)
+    return {
+        "id": run.pk,
+        "dry_run": run.dry_run,
+        "delete_untagged": run.delete_untagged,
+        "status": run.status,
+        "requested_by": run.requested_by,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "preview_id": run.preview_id,
+        "exit_code": run.exit_code,
+        "blobs_marked": run.blobs_marked,
+        "blobs_eligible": run.blobs_eligible,
+        "manifests_eligible": run.manifests_eligible,
+        "bytes_estimate": run.bytes_estimate,
+        "bytes_freed": run.bytes_freed,
+        "error": run.error,
+        "collectable": collectable,
+        "collect_url": api_url("gc_collect", run.pk) if collectable else None,
+        "log_url": api_url("gc_run_log", run.pk),
     }

@@ -25,6 +25,19 @@ def validation_detail(errors: list[dict]) -> str:
     1000"."""
     parts = []
     for error in errors:
-        place = ".".join(str(part) for part in error.get("loc", ()))
+        where = [str(part) for part in error.get("loc", ())]
+        if where[:2] == ["body", "body"]:  # an operation's body parameter is named `body`: it is the body itself
+            where = where[1:]
+        place = ".".join(where)
         parts.append(f"{place}: {error.get('msg', 'invalid')}" if place else str(error.get("msg", "invalid")))
     return "; ".join(parts) or "The request is not valid."
+
+
+def form_detail(place: str, form) -> str:
+    """A Django form's errors as one sentence, each after the field it is about: "body.filter.pattern: Not a valid
+    regular expression: …" (`place` for the form as a whole)."""
+    return "; ".join(
+        f"{place}.{field}: {error}" if field != "__all__" else f"{place}: {error}"
+        for field, errors in form.errors.items()
+        for error in errors
+    )

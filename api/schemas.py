@@ -1,12 +1,15 @@
-"""What the API answers, as typed schemas: the OpenAPI document is generated from these. Every name, tag, label and
-message is a JSON string as the registry or the index holds it, never HTML."""
+"""What the API takes and answers, as typed schemas: the OpenAPI document is generated from these. Every name, tag,
+label and message is a JSON string as the registry or the index holds it, never HTML."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
 from ninja import Schema
 from pydantic import Field
+
+MAX_NAMED_TAGS = 10_000
 
 
 class Problem(Schema):
@@ -16,6 +19,15 @@ class Problem(Schema):
     title: str = Field(examples=["Unauthorized"])
     status: int = Field(examples=[401])
     detail: str
+
+
+def problems(*statuses: int) -> dict[int, type[Problem]]:
+    """An operation's problem answers, for its `response`: the OpenAPI document lists each."""
+    return dict.fromkeys(statuses, Problem)
+
+
+READING_PROBLEMS = problems(400, 401, 403, 404, 422, 429)
+ACTING_PROBLEMS = problems(400, 401, 403, 404, 409, 422, 429)  # 409: the state forbids it now (a run going on)
 
 
 class Repository(Schema):
@@ -192,3 +204,203 @@ class SyncStatus(Schema):
     checked_since: datetime | None = Field(description="Since when every tag's digest has been checked.")
     reconcile_queued: bool
     latest_run: SyncRun | None
+
+
+class Refresh(Schema):
+    queued: bool = Field(description="False when a full reconcile was already running: that one goes on.")
+    status: SyncStatus
+
+
+# --- Deleting ---------------------------------------------------------------------------------------------------
+
+
+class DeleteFilter(Schema):
+    """The repository page's filter: every criterion given must hold."""
+
+    pattern: str = Field("", max_length=500, description="A regular expression (RE2) found anywhere in the name.")
+    before: date | None = Field(None, description="Older than this day (YYYY-MM-DD), by `by`.")
+    keep_newest: int | None = Field(None, description="All but the newest N, by `by`.")
+    by: Literal["created", "pushed"] = Field(
+        "created", description="The image's creation time, or the push time (creation time where none is known)."
+    )
+
+
+class DeleteRequest(Schema):
+    repository: str = Field(max_length=255)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_NAMED_TAGS, description="Tags chosen by name.")
+    filter: DeleteFilter | None = Field(None, description="Adds the tags it selects to `tags`.")
+
+
+class PlannedImageDelete(Schema):
+    digest: str
+    tags: list[str] = Field(description="Every tag the image has: all of them were chosen.")
+    children: list[str] = Field(
+        description="Platform images and attestations deleted after it: nothing else uses them."
+    )
+    bytes: int = Field(description="Freed after garbage collection, from the index.")
+
+
+class PlannedUntag(Schema):
+    tag: str
+    digest: str
+    reason: str = Field(description="Why its image stays: other tags, or a multi-platform image that stays.")
+
+
+class MovedTag(Schema):
+    tag: str
+    chosen_digest: str
+    digest_now: str
+
+
+class DeletePlan(Schema):
+    """What confirming will do, judged against the index now; the job judges again against the registry."""
+
+    tag_count: int = Field(description="Chosen tags that go (deleted with their image, or removed alone).")
+    bytes: int = Field(description="Freed after garbage collection, from the index.")
+    deleted: list[PlannedImageDelete] = Field(description="Images deleted by digest, each with all its tags.")
+    untagged: list[PlannedUntag] = Field(description="Chosen tags removed alone: their image stays.")
+    moved: list[MovedTag] = Field(description="Chosen tags now on another image: left alone.")
+    gone: list[str] = Field(description="Chosen tags the index no longer has: nothing to do.")
+
+
+class TagOutcome(Schema):
+    repository: str
+    tag: str
+    digest: str
+    action: str = Field(examples=["remove-tag", "delete-manifest", ""])
+    outcome: Literal["failed", "unknown", "not-attempted", "skipped", "done"]
+    message: str
+
+
+class DeleteJob(Schema):
+    id: int
+    kind: str = Field(examples=["tags", "tag", "image", "repository", "retention"])
+    status: Literal["draft", "queued", "running", "done", "failed"]
+    repository: str
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    total: int = Field(description="Tags chosen.")
+    done: int = Field(description="Tags handled so far, whatever the outcome.")
+    failed: int
+    bytes_estimate: int = Field(description="Freed after garbage collection, from the index (set when it runs).")
+    error: str = Field(description="Why the job stopped, when it failed.")
+    plan: DeletePlan | None = Field(description="A draft's plan; null once confirmed.")
+    registry_refusal: str = Field(description="A draft's: why the registry would refuse deletes now (or empty).")
+    confirm_url: str | None = Field(description="A draft's: POST here to carry it out.")
+    results: list[TagOutcome] = Field(description="Each chosen tag's outcome, failures first; empty for a draft.")
+
+
+# --- Retention --------------------------------------------------------------------------------------------------
+
+Schedule = Literal["off", "daily", "weekly"]
+
+
+class RetentionPolicyIn(Schema):
+    """A policy's rules, as on the Retention page: a tag is kept when any rule keeps it, or when it is protected."""
+
+    repositories: str = Field(
+        max_length=255, description="A shell pattern: * matches any characters, slashes included.", examples=["shop/*"]
+    )
+    keep_newest: int | None = Field(None, description="Keep the newest N images (every tag of a kept image).")
+    newest_by: Literal["created", "pushed"] = "created"
+    keep_days: int | None = Field(None, description="Keep images pushed within N days.")
+    keep_regex: str = Field("", max_length=500, description="Keep tags matching (RE2, searched anywhere).")
+    protect_regex: str = Field("", max_length=500, description="Never delete tags matching (RE2).")
+    schedule: Schedule = "off"
+
+
+class RetentionPolicyChange(Schema):
+    """Only the fields given change; null clears a rule."""
+
+    repositories: str | None = Field(None, max_length=255)
+    keep_newest: int | None = None
+    newest_by: Literal["created", "pushed"] | None = None
+    keep_days: int | None = None
+    keep_regex: str | None = Field(None, max_length=500)
+    protect_regex: str | None = Field(None, max_length=500)
+    schedule: Schedule | None = None
+
+
+class JobRef(Schema):
+    id: int
+    status: str
+    url: str
+
+
+class RetentionPolicy(Schema):
+    id: int
+    repositories: str
+    keep_newest: int | None
+    newest_by: str
+    keep_days: int | None
+    keep_regex: str
+    protect_regex: str
+    schedule: str
+    rules: str = Field(description="The rules in words.")
+    matching_repositories: int = Field(description="Indexed repositories the pattern matches now.")
+    created_by: str
+    created_at: datetime
+    last_run_at: datetime | None
+    latest_run: JobRef | None
+
+
+class RetentionPolicyList(Schema):
+    items: list[RetentionPolicy]
+
+
+class RetentionGoing(Schema):
+    tag: str
+    digest: str
+    untag_only: bool = Field(description="Only the tag goes: a kept tag shares its image.")
+    reason: str
+
+
+class RetentionRepositoryPreview(Schema):
+    name: str
+    synced_at: datetime | None
+    going: list[RetentionGoing]
+    kept: int
+    bytes: int
+
+
+class RetentionPreview(Schema):
+    """What a run would delete now, judged from the index; nothing is changed."""
+
+    tag_count: int
+    bytes: int = Field(description="Freed after garbage collection, from the index.")
+    unknown_pushed: int = Field(description="Images judged by creation time for want of a known push time.")
+    synced_at: datetime | None = Field(description="The oldest reading among the repositories: what this is as of.")
+    repositories: list[RetentionRepositoryPreview]
+
+
+# --- Garbage collection -----------------------------------------------------------------------------------------
+
+
+class GcDryRunRequest(Schema):
+    delete_untagged: bool = Field(
+        False, description="Also untagged manifests: distribution 3.x only (on 2.x it breaks multi-platform images)."
+    )
+
+
+class GcRun(Schema):
+    id: int
+    dry_run: bool
+    delete_untagged: bool
+    status: Literal["queued", "running", "done", "failed"]
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    preview_id: int | None = Field(description="A collection's dry run.")
+    exit_code: int | None
+    blobs_marked: int | None
+    blobs_eligible: int | None
+    manifests_eligible: int | None
+    bytes_estimate: int | None = Field(description="The eligible blobs' sizes the index knows.")
+    bytes_freed: int | None = Field(description="A collection's storage folder before minus after.")
+    error: str
+    collectable: bool = Field(description="A dry run a collection may follow now (the latest, recent, found some).")
+    collect_url: str | None
+    log_url: str

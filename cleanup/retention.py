@@ -30,9 +30,9 @@ from django.utils.translation import gettext_noop
 from catalog import queries, schedule, sync
 from catalog.models import Registry, Tag
 from cleanup import patterns, run
-from cleanup.models import DeleteJob, RetentionPolicy
+from cleanup.models import AuditEntry, DeleteJob, RetentionPolicy
 from cleanup.plan import Choice, plan
-from cleanup.reasons import counted, joined, reason, shown
+from cleanup.reasons import counted, english, joined, reason, shown
 from registry.client import get_client
 
 UNDATED = datetime.min.replace(tzinfo=UTC)  # sorts an image without a created time below every other
@@ -289,6 +289,80 @@ def preview(registry: Registry, policy: RetentionPolicy, now: datetime | None = 
         shown = [Going(tag, reasons.get((name, tag.name), "")) for tag in tags]
         rows.append(RepositoryPreview(name, synced_at, shown, total - len(tags), freed[name]))
     return Preview(rows, work.bytes, unknown)
+
+
+# --- Policies as people read and change them -------------------------------------------------
+
+
+def summary(policy: RetentionPolicy) -> dict:
+    """The policy in words, as a stored reason (cleanup/reasons.py)."""
+    return reason(
+        gettext_noop("%(pattern)s: %(rules)s; schedule: %(schedule)s"),
+        pattern=policy.repositories,
+        rules=description(policy),
+        schedule=schedule_description(policy),
+    )
+
+
+def record_change(policy: RetentionPolicy, what: str, user: str, address: str, before: dict | None = None) -> None:
+    """An audit entry for a created, changed or deleted policy (`what`, untranslated), with its rules in words,
+    stored untranslated: whoever reads the audit log reads it in their own language."""
+    why = reason(
+        gettext_noop("%(what)s retention policy #%(id)s. %(summary)s."),
+        what=reason(what),
+        id=policy.pk,
+        summary=summary(policy),
+    )
+    if before:
+        why = [why, reason(gettext_noop("Before: %(summary)s."), summary=before)]
+    AuditEntry.objects.create(
+        action=AuditEntry.RULE_CHANGE,
+        user=user,
+        address=address,
+        repository=policy.repositories,
+        message=english(why),
+        message_reason=why,
+    )
+
+
+def add_policy(policy: RetentionPolicy, registry: Registry, user: str, address: str) -> RetentionPolicy:
+    """Save a new policy for the registry, and say so in the audit log."""
+    policy.registry, policy.created_by = registry, user
+    policy.save()
+    record_change(policy, gettext_noop("Created"), user, address)
+    return policy
+
+
+def change_policy(policy: RetentionPolicy, before: RetentionPolicy, user: str, address: str) -> RetentionPolicy:
+    """Save an edited policy; the audit log has its rules before (`before`: the policy as saved) and after."""
+    policy.save()
+    record_change(policy, gettext_noop("Changed"), user, address, before=summary(before))
+    return policy
+
+
+def remove_policy(policy: RetentionPolicy, user: str, address: str) -> None:
+    record_change(policy, gettext_noop("Deleted"), user, address)
+    policy.delete()
+
+
+def policy_rows(registry: Registry) -> list[dict]:
+    """Every policy of the registry with its rules in words, its schedule, how many repositories it matches now and
+    its latest run."""
+    policies = list(registry.retention_policies.all())
+    names = list(registry.repositories.values_list("name", flat=True))
+    latest = {}
+    for job in DeleteJob.objects.filter(policy__in=policies).order_by("created_at"):
+        latest[job.policy_id] = job
+    return [
+        {
+            "policy": policy,
+            "rules": describe(policy),
+            "schedule": schedule_label(policy),
+            "matching": sum(1 for name in names if matches(policy, name)),
+            "job": latest.get(policy.pk),
+        }
+        for policy in policies
+    ]
 
 
 # --- Runs -----------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from registry.client import (
     RegistryUnreachable,
     get_client,
 )
-from registry.explain import refusal_id
+from registry.explain import refusal, refusal_id
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,15 @@ def delete_mode(client: RegistryClient, registry: Registry, *, refresh: bool = F
         registry.capabilities_checked_at = timezone.now()
         registry.save(update_fields=["tag_delete", "delete_status", "capabilities_checked_at"])
     return mode
+
+
+def registry_refusal(registry: Registry) -> str:
+    """Why deletes cannot happen now (delete disabled, read-only), in words, or "" when they can."""
+    try:
+        delete_mode(get_client(), registry)
+    except (DeleteDisabled, ReadOnly) as exc:
+        return refusal(exc)
+    return ""
 
 
 # --- Running --------------------------------------------------------------------------------

@@ -40,6 +40,15 @@ def queue_delete_job(job: DeleteJob) -> DeleteJob:
     return job
 
 
+def confirm_delete_job(job: DeleteJob) -> DeleteJob:
+    """A reviewed draft, confirmed: queued with its task, or still a draft (a server that dies between the two must
+    not leave a job nothing runs; with the database's task queue both are one transaction)."""
+    with transaction.atomic():
+        job.status, job.created_at = DeleteJob.QUEUED, timezone.now()
+        job.save(update_fields=["status", "created_at"])
+        return queue_delete_job(job)
+
+
 def start_retention_run(policy: RetentionPolicy, user: str, address: str = "", now=None) -> DeleteJob:
     """A run of the policy now, in the background: the job and its task, or neither."""
     with transaction.atomic():

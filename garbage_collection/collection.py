@@ -44,6 +44,7 @@ ELIGIBLE_RE = re.compile(r"blob eligible for deletion: (sha256:[0-9a-f]{64})")
 EMPTY_MARK = "Path not found: /docker/registry/v2/repositories"
 LOG_FLUSH_SECONDS = 0.5
 ELIGIBLE_SHOWN = 500  # blobs listed on a run's page; the downloaded log has every one
+PREVIEW_MAX_AGE_SECONDS = 3600  # a dry run older than this must be done again before collecting
 
 
 @dataclass
@@ -153,6 +154,20 @@ def new_run(registry: Registry, *, dry_run: bool, user: str, address: str = "", 
             requested_by=user,
             address=address,
         )
+
+
+def collectable(gc: GcRun) -> bool:
+    """A real run may follow this dry run: it finished well, found something, is recent and is the latest."""
+    latest = gc.registry.gc_runs.filter(dry_run=True).order_by("-created_at").first()
+    age = (timezone.now() - gc.finished_at).total_seconds() if gc.finished_at else None
+    return bool(
+        gc.dry_run
+        and gc.status == GcRun.DONE
+        and age is not None
+        and age < PREVIEW_MAX_AGE_SECONDS
+        and latest == gc
+        and (gc.blobs_eligible or gc.manifests_eligible)
+    )
 
 
 # --- Running ----------------------------------------------------------------------------------

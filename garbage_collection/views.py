@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -20,7 +19,6 @@ from garbage_collection.models import GcRun
 from registry import bridge
 
 RUNS_PER_PAGE = 25
-PREVIEW_MAX_AGE_SECONDS = 3600  # a dry run older than this must be done again before collecting
 LOG_LINES_SHOWN = 2000  # a large registry's log has a line per blob: the page shows the end, the file has all
 
 
@@ -75,7 +73,7 @@ def gc_run_detail(request, run_id):
         "run": run,
         "eligible": collection.eligible_blobs(run) if run.finished else [],
         "eligible_shown": collection.ELIGIBLE_SHOWN,
-        "collectable": collectable(run),
+        "collectable": collection.collectable(run),
         "switches_read_only": bridge.can_restart(),
         "log_tail": "\n".join(lines[-LOG_LINES_SHOWN:]),
         "log_hidden": max(len(lines) - LOG_LINES_SHOWN, 0),
@@ -89,26 +87,12 @@ def shown_log(run: GcRun) -> list[str]:
     return [notes.get(line, line) for line in run.log.splitlines()]
 
 
-def collectable(run: GcRun) -> bool:
-    """A real run may follow this dry run: it finished well, found something, is recent and is the latest."""
-    latest = run.registry.gc_runs.filter(dry_run=True).order_by("-created_at").first()
-    age = (timezone.now() - run.finished_at).total_seconds() if run.finished_at else None
-    return bool(
-        run.dry_run
-        and run.status == GcRun.DONE
-        and age is not None
-        and age < PREVIEW_MAX_AGE_SECONDS
-        and latest == run
-        and (run.blobs_eligible or run.manifests_eligible)
-    )
-
-
 @require_POST
 @roles.role_required(roles.ADMIN)
 def gc_collect(request, run_id):
     """Confirm a dry run's preview: the real run, with the same options."""
     preview = get_object_or_404(GcRun, pk=run_id)
-    if not collectable(preview):
+    if not collection.collectable(preview):
         messages.error(request, _("Run a new dry run first: this preview is not the latest, or is too old."))
         return redirect("browser-gc")
     if request.POST.get("confirm") != "yes":

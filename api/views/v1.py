@@ -1,4 +1,5 @@
-"""The JSON API, version 1: reading the index as the pages do, for scripts, CI jobs and terminals.
+"""The JSON API, version 1: reading the index as the pages do, for scripts, CI jobs and terminals; the acting
+endpoints (deletes, retention, garbage collection, the index's refresh) are routers of their own, mounted below.
 
 Everything here reads the index through the same query functions as the pages; registry calls happen only where a
 page's visit would make them (catalog/freshness.py). Errors are RFC 9457 problems (api/problems.py). Repository
@@ -9,6 +10,7 @@ import logging
 from typing import Literal
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -18,6 +20,7 @@ from api import answers, cursors, schemas
 from api.cursors import CursorError
 from api.problems import problem, validation_detail
 from api.security import DashboardSession, PerTokenRateLimit, TokenAuth, require_role
+from api.views import deletes, gc, index, retention
 from catalog import freshness, queries, storage, sync
 from cleanup import audit
 from cleanup.models import AuditEntry
@@ -25,7 +28,7 @@ from cleanup.patterns import PatternError, compile_pattern
 from registry.client import NotFound, RegistryError
 
 logger = logging.getLogger(__name__)
-PROBLEMS = dict.fromkeys((400, 401, 403, 404, 422, 429), schemas.Problem)
+PROBLEMS = schemas.READING_PROBLEMS
 MAX_LIMIT = 1000
 # The tags list's other answer, merged into its generated 200 (ninja keys responses by int status).
 TEXT_TAGS = {200: {"content": {"text/plain": {"schema": {"type": "string"}, "example": "1.10.0\n1.2.0\n1.0.0\n"}}}}
@@ -34,9 +37,11 @@ api = NinjaAPI(
     title="Registry UI API",
     version="1",
     description=(
-        "Read the dashboard's index of the registry. Send a personal token as `Authorization: Bearer TOKEN` "
-        "(make one on the API tokens page, or with `manage.py create_api_token USERNAME`); the dashboard's own pages "
-        "may call it with their session. A token acts with its user's role at the time of each request. Errors are "
+        "Read the dashboard's index of the registry, and act on it as the pages do, with the same roles: delete "
+        "tags (a plan first, then its confirmation), retention policies, garbage collection, a refresh of the index. "
+        "Send a personal token as `Authorization: Bearer TOKEN` (make one on the API tokens page, or with "
+        "`manage.py create_api_token USERNAME`); the dashboard's own pages may call it with their session (unsafe "
+        "methods with the CSRF token). A token acts with its user's role at the time of each request. Errors are "
         "RFC 9457 problem details. Lists take `limit` and return `next_cursor` (also as a `Link: rel=next` header)."
     ),
     urls_namespace="api-v1",
@@ -192,10 +197,13 @@ def audit_log(
     return {"items": items, "next_cursor": following, "ignored_filters": [str(reason) for reason in ignored]}
 
 
-@api.get("/sync", response={200: schemas.SyncStatus, **PROBLEMS}, tags=["index"])
-def sync_status(request):
-    """The index's state: the latest reconcile and its progress, and since when every tag's digest was checked."""
-    return answers.sync_status(queries.index_state(sync.current_registry()))
+# --- Acting, and the index's state: a router per area, each in its own module -----------------
+
+
+api.add_router("", index.router)
+api.add_router("", deletes.router)
+api.add_router("", retention.router)
+api.add_router("", gc.router)
 
 
 # --- Every error as a problem (RFC 9457) ------------------------------------------------------
@@ -222,6 +230,11 @@ def http_error(request, exc: HttpError):
 @api.exception_handler(ValidationError)
 def invalid(request, exc: ValidationError):
     return problem(422, validation_detail(exc.errors))
+
+
+@api.exception_handler(PermissionDenied)
+def forbidden(request, exc):
+    return problem(403, str(exc) or "Your role may not see this.")
 
 
 @api.exception_handler(Http404)

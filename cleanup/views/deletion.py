@@ -10,13 +10,10 @@ from __future__ import annotations
 from collections import Counter
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -28,7 +25,8 @@ from catalog.freshness import revalidated
 from catalog.models import Repository
 from catalog.pages import render_page
 from cleanup import plan, run, tasks
-from cleanup.models import AuditEntry, DeleteJob
+from cleanup.jobs import OUTCOMES, job_results, visible_job
+from cleanup.models import DeleteJob
 from cleanup.plan import Choice
 from cleanup.selection import (
     FILTER_FIELDS,
@@ -38,8 +36,7 @@ from cleanup.selection import (
     selection_key,
     unknown_push_times,
 )
-from registry.client import DIGEST_RE, DeleteDisabled, ReadOnly, get_client
-from registry.explain import refusal
+from registry.client import DIGEST_RE, get_client
 
 RESULTS_PER_PAGE = 100
 
@@ -102,15 +99,6 @@ def redirect_back(request, name: str):
 # --- Previews ---------------------------------------------------------------------------------
 
 
-def registry_refusal(registry) -> str:
-    """Why deletes cannot happen now (delete disabled, read-only), or "" when they can."""
-    try:
-        run.delete_mode(get_client(), registry)
-    except (DeleteDisabled, ReadOnly) as exc:
-        return refusal(exc)
-    return ""
-
-
 @require_http_methods(["GET", "POST"])
 @roles.role_required(roles.MAINTAINER)
 def tag_delete(request, name, tag):
@@ -136,7 +124,7 @@ def tag_delete(request, name, tag):
         "containing": queries.index_tags_containing(repository, digest),
         "only_tag": only_tag,
         "whole": whole,
-        "refusal": registry_refusal(registry),
+        "refusal": run.registry_refusal(registry),
     }
     return render(request, "cleanup/tag_delete.html", context)
 
@@ -204,7 +192,7 @@ def repository_delete(request, name):
     context = {
         "repository": repository,
         "plan": plan.plan(registry, choices),
-        "refusal": registry_refusal(registry),
+        "refusal": run.registry_refusal(registry),
         "error": error,
     }
     return render(request, "cleanup/repository_delete.html", context, status=400 if error else 200)
@@ -227,30 +215,18 @@ def half_deleted_finish(request, name):
 # --- Jobs -------------------------------------------------------------------------------------
 
 
-def visible_job(request, job_id: int) -> DeleteJob:
-    """Maintainers see every delete job, as the audit log shows them every delete; a draft only its requester, and a
-    retention run only admins and whoever started it."""
-    job = get_object_or_404(DeleteJob.objects.select_related("policy"), pk=job_id)
-    mine = job.requested_by == request.user.username
-    if job.status == DeleteJob.DRAFT and not mine:
-        raise Http404
-    if not mine and not roles.has_role(request.user, roles.ADMIN) and job.kind == DeleteJob.RETENTION:
-        raise PermissionDenied
-    return job
-
-
 @require_GET
 @roles.role_required(roles.MAINTAINER)
 def job_detail(request, job_id):
     """A draft's preview and confirmation; a running job's progress (htmx polls it); a finished job's
     outcome for every tag."""
-    job = visible_job(request, job_id)
+    job = visible_job(request.user, job_id)
     context = {"job": job}
     if job.status == DeleteJob.DRAFT:
         draft = plan.plan(job.registry, [Choice(*row) for row in job.selection])
         # Tags removed alone first (the ones worth a second look), then in natural order.
         steps = sorted(draft.steps, key=lambda step: (step.deletes_manifest, queries.natural_key(step.tags[0])))
-        context["plan"], context["refusal"] = draft, registry_refusal(job.registry)
+        context["plan"], context["refusal"] = draft, run.registry_refusal(job.registry)
         context["steps"] = Paginator(steps, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
     else:
         rows = job_results(job)
@@ -263,53 +239,14 @@ def job_detail(request, job_id):
     )
 
 
-OUTCOMES = [AuditEntry.FAILED, AuditEntry.UNKNOWN, "not-attempted", AuditEntry.SKIPPED, AuditEntry.DONE]
-
-
-def job_results(job: DeleteJob) -> list[dict]:
-    """One row per chosen tag with its outcome, failures first. Tags the job never reached (it stopped, or
-    it is still running) are "not attempted"."""
-    rows, reached = [], set()
-    for entry in job.entries.order_by("pk"):
-        for tag in entry.tags:
-            reached.add((entry.repository, tag))
-            rows.append(
-                {
-                    "repository": entry.repository,
-                    "tag": tag,
-                    "digest": entry.digest,
-                    "action": entry.action,
-                    "outcome": entry.outcome,
-                    "message": entry.shown_message,
-                }
-            )
-    if job.finished:
-        rows += [
-            {
-                "repository": repository,
-                "tag": tag,
-                "digest": digest,
-                "action": "",
-                "outcome": "not-attempted",
-                "message": job.shown_error,
-            }
-            for repository, tag, digest in job.selection
-            if (repository, tag) not in reached
-        ]
-    return sorted(rows, key=lambda row: (OUTCOMES.index(row["outcome"]), queries.natural_key(row["tag"])))
-
-
 @require_POST
 @roles.role_required(roles.MAINTAINER)
 def job_confirm(request, job_id):
     """Confirm a draft: queue it and empty the selection it came from."""
-    job = visible_job(request, job_id)
+    job = visible_job(request.user, job_id)
     if job.status != DeleteJob.DRAFT:
         messages.info(request, _("This delete was already confirmed."))
         return redirect("browser-delete-job", job.pk)
-    with transaction.atomic():  # queued with its task, or still a draft (see queue_new_job)
-        job.status, job.created_at = DeleteJob.QUEUED, timezone.now()
-        job.save(update_fields=["status", "created_at"])
-        tasks.queue_delete_job(job)
+    tasks.confirm_delete_job(job)
     request.session.pop(selection_key(job.repository), None)
     return redirect("browser-delete-job", job.pk)

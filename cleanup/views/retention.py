@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles
@@ -12,63 +11,13 @@ from accounts.throttle import client_address
 from catalog import sync
 from cleanup import retention, tasks
 from cleanup.forms import RetentionPolicyForm
-from cleanup.models import AuditEntry, DeleteJob, RetentionPolicy
-from cleanup.reasons import english, reason
+from cleanup.models import RetentionPolicy
 
 TAGS_SHOWN = 200  # per repository on the dry run page
 
 
 def get_policy(policy_id: int) -> RetentionPolicy:
     return get_object_or_404(RetentionPolicy, pk=policy_id, registry=sync.current_registry())
-
-
-def summary(policy: RetentionPolicy) -> dict:
-    """The policy in words, as a stored reason (cleanup/reasons.py)."""
-    return reason(
-        gettext_noop("%(pattern)s: %(rules)s; schedule: %(schedule)s"),
-        pattern=policy.repositories,
-        rules=retention.description(policy),
-        schedule=retention.schedule_description(policy),
-    )
-
-
-def record_change(request, policy: RetentionPolicy, what: str, before: dict | None = None) -> None:
-    """An audit entry for a created, changed or deleted policy (`what`, untranslated), with its rules in words,
-    stored untranslated: whoever reads the audit log reads it in their own language."""
-    why = reason(
-        gettext_noop("%(what)s retention policy #%(id)s. %(summary)s."),
-        what=reason(what),
-        id=policy.pk,
-        summary=summary(policy),
-    )
-    if before:
-        why = [why, reason(gettext_noop("Before: %(summary)s."), summary=before)]
-    AuditEntry.objects.create(
-        action=AuditEntry.RULE_CHANGE,
-        user=request.user.username,
-        address=client_address(request),
-        repository=policy.repositories,
-        message=english(why),
-        message_reason=why,
-    )
-
-
-def policy_rows(registry) -> list[dict]:
-    policies = list(registry.retention_policies.all())
-    names = list(registry.repositories.values_list("name", flat=True))
-    latest = {}
-    for job in DeleteJob.objects.filter(policy__in=policies).order_by("created_at"):
-        latest[job.policy_id] = job
-    return [
-        {
-            "policy": policy,
-            "rules": retention.describe(policy),
-            "schedule": retention.schedule_label(policy),
-            "matching": sum(1 for name in names if retention.matches(policy, name)),
-            "job": latest.get(policy.pk),
-        }
-        for policy in policies
-    ]
 
 
 @require_http_methods(["GET", "POST"])
@@ -78,13 +27,10 @@ def policy_list(request):
     registry = sync.current_registry()
     form = RetentionPolicyForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
-        policy = form.save(commit=False)
-        policy.registry, policy.created_by = registry, request.user.username
-        policy.save()
-        record_change(request, policy, gettext_noop("Created"))
+        policy = retention.add_policy(form.save(commit=False), registry, request.user.username, client_address(request))
         messages.success(request, _("The policy for %(pattern)s was added.") % {"pattern": policy.repositories})
         return redirect("browser-retention")
-    context = {"rows": policy_rows(registry), "form": form}
+    context = {"rows": retention.policy_rows(registry), "form": form}
     return render(request, "cleanup/retention.html", context, status=400 if form.errors else 200)
 
 
@@ -94,8 +40,7 @@ def policy_edit(request, policy_id):
     policy = get_policy(policy_id)  # as saved: the form changes its own copy even when the input is bad
     form = RetentionPolicyForm(request.POST if request.method == "POST" else None, instance=get_policy(policy_id))
     if form.is_valid():
-        form.save()
-        record_change(request, form.instance, gettext_noop("Changed"), before=summary(policy))
+        retention.change_policy(form.save(commit=False), policy, request.user.username, client_address(request))
         messages.success(request, _("The policy for %(pattern)s was saved.") % {"pattern": form.instance.repositories})
         return redirect("browser-retention")
     context = {"policy": policy, "form": form}
@@ -106,8 +51,7 @@ def policy_edit(request, policy_id):
 @roles.role_required(roles.ADMIN)
 def policy_delete(request, policy_id):
     policy = get_policy(policy_id)
-    record_change(request, policy, gettext_noop("Deleted"))
-    policy.delete()
+    retention.remove_policy(policy, request.user.username, client_address(request))
     messages.success(request, _("The policy for %(pattern)s was deleted.") % {"pattern": policy.repositories})
     return redirect("browser-retention")
 

@@ -1,4 +1,5 @@
-"""The API's fixtures: the session registry indexed once for a test module, and clients that send a token."""
+"""The API's fixtures: the session registry indexed once for a test module, a registry of a test's own for the acting
+endpoints, and clients that send a token (or a session's CSRF token)."""
 
 import pytest
 from django.contrib.auth.models import User
@@ -9,6 +10,7 @@ from api import tokens
 from catalog import sync
 from catalog.models import Blob, Manifest, Registry
 from registry.client import RegistryClient
+from registry.htpasswd import add_user
 from tests.conftest import SERVICE_PASSWORD, SERVICE_USER
 
 
@@ -58,5 +60,31 @@ def bearer():
 
     def make(token: str) -> Client:
         return Client(headers={"Authorization": f"Bearer {token}"})
+
+    return make
+
+
+@pytest.fixture
+def acting(own):
+    """A registry of the test's own, for endpoints that change it, whose htpasswd also lists the users of ROLE_USERS
+    (a token stops working when its user leaves the file), and dave, a second maintainer: (the registry process, its
+    client, its index row)."""
+    local, client, registry = own
+    for username in [*ROLE_USERS.values(), "dave"]:
+        add_user(local.htpasswd, username, f"{username}-password", cost=4)
+    return local, client, registry
+
+
+@pytest.fixture
+def csrf_session(db):
+    """A signed-in session of `role` that enforces CSRF as a browser's would, and the CSRF token its pages carry."""
+
+    def make(role: str) -> tuple[Client, str]:
+        user, _ = User.objects.get_or_create(username=ROLE_USERS[role])
+        roles.set_role(user, role)
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(user)
+        browser.get("/api-tokens/")  # a page with a form: it sets the CSRF cookie
+        return browser, browser.cookies["csrftoken"].value
 
     return make

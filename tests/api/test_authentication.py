@@ -13,6 +13,8 @@ from accounts import roles
 from api.models import ApiToken
 from api.security import DashboardSession
 from api.tokens import digest
+from cleanup.models import DeleteJob, RetentionPolicy
+from garbage_collection.models import GcRun
 from registry.htpasswd import add_user
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +36,31 @@ def test_no_token_is_a_401_problem(index, client):
 @pytest.mark.parametrize("presented", ["rui_not-a-token-of-this-dashboard", "something-else", "", "rui_" + "x" * 300])
 def test_a_token_that_is_not_one_is_a_401(index, bearer, presented):
     assert_unauthorized(bearer(presented).get(TAGS))
+
+
+ACTING = [
+    ("post", "/api/v1/deletes"),
+    ("get", "/api/v1/deletes/1"),
+    ("post", "/api/v1/deletes/1/confirm"),
+    ("get", "/api/v1/retention-policies"),
+    ("post", "/api/v1/retention-policies"),
+    ("get", "/api/v1/retention-policies/1"),
+    ("patch", "/api/v1/retention-policies/1"),
+    ("delete", "/api/v1/retention-policies/1"),
+    ("get", "/api/v1/retention-policies/1/dry-run"),
+    ("post", "/api/v1/retention-policies/1/run"),
+    ("post", "/api/v1/gc/dry-runs"),
+    ("post", "/api/v1/gc/runs/1/collect"),
+    ("get", "/api/v1/gc/runs/1"),
+    ("get", "/api/v1/gc/runs/1/log"),
+    ("post", "/api/v1/sync"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ACTING)
+def test_every_acting_endpoint_without_a_token_is_a_401_and_does_nothing(client, method, path):
+    assert_unauthorized(getattr(client, method)(path, {}, "application/json"))
+    assert not (DeleteJob.objects.exists() or RetentionPolicy.objects.exists() or GcRun.objects.exists())
 
 
 def test_a_basic_header_is_no_token(index, client):
