@@ -23,6 +23,7 @@ from cleanup import audit
 from cleanup.models import AuditEntry
 from cleanup.patterns import PatternError, compile_pattern
 from registry.client import NotFound, RegistryError
+from webhooks import api as webhooks_api
 
 logger = logging.getLogger(__name__)
 PROBLEMS = dict.fromkeys((400, 401, 403, 404, 422, 429), schemas.Problem)
@@ -44,6 +45,7 @@ api = NinjaAPI(
     auth=[TokenAuth(), DashboardSession()],
     throttle=PerTokenRateLimit(),
 )
+api.add_router("/webhooks", webhooks_api.router)
 
 
 def next_link(request, cursor: str | None, response: HttpResponse) -> None:

@@ -13,6 +13,10 @@ ENDPOINTS = [
     "/api/v1/storage",
     "/api/v1/audit",
     "/api/v1/sync",
+    "/api/v1/webhooks",
+    "/api/v1/webhooks/{endpoint_id}",
+    "/api/v1/webhooks/{endpoint_id}/deliveries",
+    "/api/v1/webhooks/{endpoint_id}/test",
 ]
 
 
@@ -33,9 +37,9 @@ def test_every_endpoint_needs_a_token_or_a_session_and_documents_its_problems(sc
     schemes = schema["components"]["securitySchemes"]
     assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}
     for path in ENDPOINTS:
-        operation = schema["paths"][path]["get"]
-        assert operation["security"], path
-        assert {"401", "403", "404", "422", "429"} <= set(operation["responses"]), path
+        for method, operation in schema["paths"][path].items():
+            assert operation["security"], (method, path)
+            assert {"401", "403", "404", "422", "429"} <= set(operation["responses"]), (method, path)
 
 
 def test_the_tags_list_documents_its_plain_text_answer(schema):
