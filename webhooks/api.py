@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from accounts import roles
@@ -110,8 +110,8 @@ def webhook_create(request, payload: EndpointIn):
     require_admin(request)
     form = EndpointForm(data=payload.dict())
     endpoint = saved(form, request)
-    endpoint.secret = form.generated_secret or None
-    return 201, endpoint
+    endpoint.secret = form.generated_secret or None  # answered, not saved: only a generated one is shown
+    return Status(201, endpoint)
 
 
 @router.get("/{endpoint_id}", response={200: EndpointOut, **PROBLEMS})
@@ -151,4 +151,4 @@ def webhook_test(request, endpoint_id: int):
     require_admin(request)
     delivery = tasks.send_test_event(get_object_or_404(Endpoint, pk=endpoint_id), request.user.username)
     delivery.refresh_from_db()  # sent already by a backend that runs tasks at once
-    return 202, delivery
+    return Status(202, delivery)

@@ -159,8 +159,12 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     timeout = (settings.WEBHOOK_CONNECT_TIMEOUT, settings.WEBHOOK_READ_TIMEOUT)
     started = time.monotonic()
     try:
-        with session, session.post(target, data=body, headers=headers, allow_redirects=False, timeout=timeout,
-                                   stream=True) as response:  # fmt: skip
+        with (
+            session,
+            session.post(
+                target, data=body, headers=headers, allow_redirects=False, timeout=timeout, stream=True
+            ) as response,
+        ):
             answer_body = read_capped(response, started + settings.WEBHOOK_READ_TIMEOUT)
             return Answer(response.status_code, time.monotonic() - started, answer_body)
     except requests.Timeout:

@@ -73,8 +73,9 @@ def tag_deleted(repository: str, tag: str, digest: str, size_bytes: int | None, 
     return payload(TAG_DELETED, data, text)
 
 
-def job_finished(kind: str, job_id: int, repository: str, status: str, counts: dict, size_bytes: int, path: str,
-                 policy: str = "") -> dict:  # fmt: skip
+def job_finished(
+    kind: str, job_id: int, repository: str, status: str, counts: dict, size_bytes: int, path: str, policy: str = ""
+) -> dict:
     """A delete job's or a retention run's end (`kind`: DELETE_JOB_FINISHED or RETENTION_RUN_FINISHED)."""
     data = {
         "job": job_id,

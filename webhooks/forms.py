@@ -27,9 +27,11 @@ class EndpointForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
     )
 
+    field_order = ["name", "url", "secret", "events", "active"]
+
     class Meta:
         model = Endpoint
-        fields = ["name", "url", "secret", "events", "active"]
+        fields = ["name", "url", "events", "active"]  # the secret is set by save() only: blank must not overwrite it
         labels = {"name": _("Name"), "url": _("URL"), "active": _("Active")}
         help_texts = {
             "name": _("What it is for, e.g. “Team chat”."),

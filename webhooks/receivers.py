@@ -108,8 +108,9 @@ def collection_finished(sender, run, **signal) -> None:
     if not wanted(events.GC_FINISHED, events.GC_FAILED):
         return
     error = run.error if run.status != run.DONE else ""
-    body = events.gc_finished(run.pk, run.status, run.blobs_eligible, run.bytes_freed, error,
-                              reverse("browser-gc-run", args=[run.pk]))  # fmt: skip
+    body = events.gc_finished(
+        run.pk, run.status, run.blobs_eligible, run.bytes_freed, error, reverse("browser-gc-run", args=[run.pk])
+    )
     tasks.queue_event(body)
 
 
@@ -117,8 +118,9 @@ def collection_finished(sender, run, **signal) -> None:
 def disk_above_warning(sender, volume, **signal) -> None:
     if wanted(events.DISK_WARNING):
         usage = volume.usage
-        body = events.disk_warning(volume.used_percent, volume.warn_percent, usage.used_bytes, usage.free_bytes,
-                                   reverse("browser-gc"))  # fmt: skip
+        body = events.disk_warning(
+            volume.used_percent, volume.warn_percent, usage.used_bytes, usage.free_bytes, reverse("browser-gc")
+        )
         tasks.queue_event(body)
 
 
