@@ -70,7 +70,8 @@ class DeliveryOut(Schema):
     attempts: int
     response_code: int | None
     duration_ms: int | None
-    error: str
+    error: str = Field(description="Why the last attempt failed, in the request's language.")
+    response_excerpt: str = Field(description="The start of the last answer's body.")
     next_attempt_at: datetime | None = Field(description="When the next attempt is due (retrying).")
     created_at: datetime
     last_attempt_at: datetime | None
@@ -78,6 +79,10 @@ class DeliveryOut(Schema):
     @staticmethod
     def resolve_event_id(delivery: Delivery) -> str:
         return str(delivery.event_id)
+
+    @staticmethod
+    def resolve_error(delivery: Delivery) -> str:
+        return delivery.shown_error
 
 
 def require_admin(request) -> None:

@@ -22,9 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_noop
 from requests.adapters import HTTPAdapter
+
+from cleanup.reasons import english, reason
 
 RESPONSE_MAX_BYTES = 64 * 1024
 SIGNATURE_HEADER = "X-Registry-UI-Signature"
@@ -32,11 +33,13 @@ USER_AGENT = "registry-ui-webhooks/1"
 
 
 class DeliveryError(Exception):
-    """An attempt that failed before any answer came (refused, unreachable, timed out), with a human message."""
+    """An attempt that failed before any answer came (refused, unreachable, timed out). `why` is a stored reason
+    (cleanup/reasons.py): a worker writes it, each reader reads it in their language."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, why) -> None:
+        super().__init__(english(why))
+        self.why = why
+        self.message = english(why)
 
 
 class TargetRefused(DeliveryError):
@@ -68,13 +71,13 @@ def signature_header(secret: str, body: bytes, timestamp: int | None = None) -> 
 
 # Refused kinds of address, as a message names them.
 NOT_PUBLIC = {
-    "loopback": gettext_lazy("a loopback address"),
-    "link-local": gettext_lazy("a link-local address"),
-    "private": gettext_lazy("a private address"),
-    "multicast": gettext_lazy("a multicast address"),
-    "unspecified": gettext_lazy("an unspecified address"),
-    "reserved": gettext_lazy("a reserved address"),
-    "other": gettext_lazy("not a public address"),
+    "loopback": gettext_noop("a loopback address"),
+    "link-local": gettext_noop("a link-local address"),
+    "private": gettext_noop("a private address"),
+    "multicast": gettext_noop("a multicast address"),
+    "unspecified": gettext_noop("an unspecified address"),
+    "reserved": gettext_noop("a reserved address"),
+    "other": gettext_noop("not a public address"),
 }
 
 
@@ -100,25 +103,28 @@ def checked_address(url: str) -> tuple[str, int]:
     the name resolves to must pass, so a name can't hide a private address behind a public one."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused(_("Only http:// and https:// URLs with a host name can receive webhooks."))
+        raise TargetRefused(
+            reason(gettext_noop("Only http:// and https:// URLs with a host name can receive webhooks."))
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise TargetRefused(_("The URL's port is not a number from 1 to 65535.")) from None
+        raise TargetRefused(reason(gettext_noop("The URL's port is not a number from 1 to 65535."))) from None
     try:
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        message = _("The host name %(host)s does not resolve to any address.")
-        raise TargetRefused(message % {"host": parts.hostname}) from None
+        message = gettext_noop("The host name %(host)s does not resolve to any address.")
+        raise TargetRefused(reason(message, host=parts.hostname)) from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in found))
     if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
         for address in addresses:
             if kind := why_not_public(address):
-                message = _(
+                message = gettext_noop(
                     "%(host)s resolves to %(address)s, %(kind)s: webhooks are only sent to public addresses "
                     "(WEBHOOK_ALLOW_PRIVATE_TARGETS allows others)."
                 )
-                raise TargetRefused(message % {"host": parts.hostname, "address": address, "kind": NOT_PUBLIC[kind]})
+                why = reason(message, host=parts.hostname, address=str(address), kind=reason(NOT_PUBLIC[kind]))
+                raise TargetRefused(why)
     return str(addresses[0]), port
 
 
@@ -168,11 +174,15 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
             answer_body = read_capped(response, started + settings.WEBHOOK_READ_TIMEOUT)
             return Answer(response.status_code, time.monotonic() - started, answer_body)
     except requests.Timeout:
-        raise DeliveryError(f"No answer within {settings.WEBHOOK_READ_TIMEOUT:g} s (WEBHOOK_READ_TIMEOUT).") from None
+        seconds = f"{settings.WEBHOOK_READ_TIMEOUT:g}"
+        raise DeliveryError(
+            reason(gettext_noop("No answer within %(seconds)s s (WEBHOOK_READ_TIMEOUT)."), seconds=seconds)
+        ) from None
     except requests.exceptions.SSLError as exc:
-        raise DeliveryError(f"TLS failed: {reason(exc)}") from None
+        raise DeliveryError(reason(gettext_noop("TLS failed: %(error)s"), error=innermost(exc))) from None
     except requests.RequestException as exc:
-        raise DeliveryError(f"Could not connect to {parts.hostname}: {reason(exc)}") from None
+        message = gettext_noop("Could not connect to %(host)s: %(error)s")
+        raise DeliveryError(reason(message, host=parts.hostname, error=innermost(exc))) from None
 
 
 def read_capped(response: requests.Response, deadline: float) -> bytes:
@@ -188,7 +198,7 @@ def read_capped(response: requests.Response, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def reason(exc: Exception) -> str:
+def innermost(exc: Exception) -> str:
     """The innermost cause's words (urllib3 wraps them twice)."""
     while exc.__context__ is not None and exc.__context__ is not exc:
         exc = exc.__context__

@@ -3,6 +3,7 @@ import secrets
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from cleanup.reasons import shown
 from webhooks import delivery, events
 from webhooks.models import Endpoint
 
@@ -52,7 +53,7 @@ class EndpointForm(forms.ModelForm):
         try:
             delivery.checked_address(url)
         except delivery.TargetRefused as exc:
-            raise forms.ValidationError(exc.message) from None
+            raise forms.ValidationError(shown(exc.why)) from None
         return url
 
     def save(self, commit: bool = True) -> Endpoint:

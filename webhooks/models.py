@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cleanup import reasons
+from cleanup.models import STORED_REASON
 from webhooks import events
 
 
@@ -61,7 +63,9 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     response_code = models.IntegerField(null=True, blank=True)
     duration_ms = models.IntegerField(null=True, blank=True, help_text="The last attempt's.")
-    error = models.TextField(blank=True, help_text="Why the last attempt failed.")
+    error = models.TextField(blank=True, help_text="Why the last attempt failed, in English.")
+    error_reason = models.JSONField(null=True, blank=True, help_text=STORED_REASON)
+    response_excerpt = models.TextField(blank=True, help_text="The start of the last answer's body.")
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the next attempt is due.")
     created_at = models.DateTimeField(default=timezone.now)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -77,6 +81,11 @@ class Delivery(models.Model):
     @property
     def event_label(self) -> str:
         return str(events.EVENT_LABELS.get(self.event_type, _("Test event")))
+
+    @property
+    def shown_error(self) -> str:
+        """Why the last attempt failed, in the reader's language."""
+        return self.error if self.error_reason is None else reasons.shown(self.error_reason)
 
     @property
     def waiting(self) -> bool:

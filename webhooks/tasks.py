@@ -18,7 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from cleanup.reasons import english, reason
 from webhooks import delivery, events
 from webhooks.models import Delivery, Endpoint
 
@@ -27,7 +29,7 @@ BACKOFF_FACTOR = 5
 TICK_GRACE = timedelta(minutes=1)  # a deferred task this late has been lost: the tick queues another
 DUE_PER_TICK = 200
 KEPT_DAYS = 30  # finished deliveries are pruned from the log after this
-ERROR_EXCERPT = 300  # characters of an endpoint's answer kept with a failed attempt
+ERROR_EXCERPT = 300  # characters of an endpoint's answer kept with the attempt
 
 
 def queue_event(body: dict, endpoints=None) -> list[Delivery]:
@@ -81,21 +83,25 @@ def attempt_delivery(delivery_id: int) -> str:
     }
     found.attempts += 1
     found.response_code = found.duration_ms = None
+    found.response_excerpt = ""
     try:
         answer = delivery.post(found.endpoint.url, body, headers)
     except delivery.TargetRefused as exc:
-        return finish(found, Delivery.FAILED, exc.message)  # the same address tomorrow: no retry
+        return finish(found, Delivery.FAILED, exc.why)  # the same address tomorrow: no retry
     except delivery.DeliveryError as exc:
-        return finish(found, None, exc.message)
+        return finish(found, None, exc.why)
     found.response_code, found.duration_ms = answer.status, round(answer.seconds * 1000)
+    found.response_excerpt = answer.body[:ERROR_EXCERPT].decode(errors="replace").strip()
     if answer.ok:
-        return finish(found, Delivery.DELIVERED, "")
-    excerpt = answer.body[:ERROR_EXCERPT].decode(errors="replace").strip()
-    redirect = " (redirects are not followed)" if 300 <= answer.status < 400 else ""
-    return finish(found, None, f"Answered {answer.status}{redirect}{': ' + excerpt if excerpt else ''}")
+        return finish(found, Delivery.DELIVERED, None)
+    if 300 <= answer.status < 400:
+        return finish(
+            found, None, reason(gettext_noop("Answered %(status)s: redirects are not followed."), status=answer.status)
+        )
+    return finish(found, None, reason(gettext_noop("Answered %(status)s."), status=answer.status))
 
 
-def finish(found: Delivery, status: str | None, error: str) -> str:
+def finish(found: Delivery, status: str | None, why) -> str:
     """Record the attempt: `status`, or (None) another attempt after the backoff while attempts are left."""
     now = timezone.now()
     if status is None and found.attempts < settings.WEBHOOK_MAX_ATTEMPTS:
@@ -103,12 +109,13 @@ def finish(found: Delivery, status: str | None, error: str) -> str:
         found.status, found.next_attempt_at = Delivery.RETRYING, now + timedelta(seconds=delay)
     else:
         found.status, found.next_attempt_at = status or Delivery.FAILED, None
-    found.error = error
-    found.save(update_fields=["status", "attempts", "response_code", "duration_ms", "error", "next_attempt_at"])
+    found.error, found.error_reason = english(why) if why else "", why
+    fields = ["status", "attempts", "response_code", "duration_ms", "response_excerpt", "error", "error_reason"]
+    found.save(update_fields=[*fields, "next_attempt_at"])
     if found.status == Delivery.RETRYING and attempt_delivery.get_backend().supports_defer:
         attempt_delivery.using(run_after=found.next_attempt_at).enqueue(found.pk)
     if found.status == Delivery.FAILED:
-        logger.warning("Webhook delivery %s to %s failed: %s", found.pk, found.endpoint.name, error)
+        logger.warning("Webhook delivery %s to %s failed: %s", found.pk, found.endpoint.name, found.error)
     return found.status
 
 

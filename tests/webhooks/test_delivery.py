@@ -78,7 +78,7 @@ def test_a_server_answering_500_gets_the_same_event_again_after_the_backoff(rece
 
     failed = Delivery.objects.get()
     assert (failed.status, failed.attempts, failed.response_code) == ("retrying", 1, 500)
-    assert failed.error == "Answered 500: database is down"
+    assert (failed.error, failed.response_excerpt) == ("Answered 500.", "database is down")
     assert timedelta(0) < failed.next_attempt_at - timezone.now() <= timedelta(seconds=0.3)
     assert tasks.queue_due_attempts() == 0  # not due yet: nothing sent
     assert len(receiver.received) == 1

@@ -144,10 +144,12 @@ def test_the_log_shows_a_retry_with_its_code_and_time(client_for, endpoint_for):
         attempts=2,
         response_code=502,
         duration_ms=87,
-        error="Answered 502: bad gateway",
+        error="Answered 502.",
+        error_reason={"id": "Answered %(status)s.", "params": {"status": 502}},
+        response_excerpt="bad gateway",
     )
     page = client_for(roles.ADMIN).get(reverse("browser-webhook", args=[endpoint.pk])).text
-    for shown in ["Tag pushed", "Retrying", "502", "87 ms", "Answered 502: bad gateway"]:
+    for shown in ["Tag pushed", "Retrying", "502", "87 ms", "Answered 502.", "bad gateway"]:
         assert shown in page
 
 
