@@ -117,7 +117,32 @@ def test_a_delete_job_finishing_announces_the_tags_it_deleted_and_its_end(own, r
     assert (finished["data"]["total"], finished["data"]["done"], finished["data"]["failed"]) == (1, 1, 0)
     assert finished["data"]["link"] == f"/deletes/{job.pk}/"
     assert f"Delete job #{job.pk} in shop/api finished: 1 of 1 tags handled, 0 failed" in finished["text"]
-    # The registry's own notifications of the dashboard's delete would come from its account: never announced twice.
+
+
+def test_the_registrys_report_of_the_dashboards_own_delete_is_not_announced_again(
+    client, receiver, endpoint_for, settings
+):
+    """The dashboard's deletes are announced by their job; the registry's notification of each comes from the
+    dashboard's own account, and is not told twice. Anyone else's delete is."""
+    settings.REGISTRY_NOTIFICATIONS_SECRET = NOTIFY_SECRET
+    endpoint_for(receiver.url, [events.TAG_DELETED])
+    digest = "sha256:" + "d" * 64
+    for event_id, actor in [("by-dashboard", settings.REGISTRY_USERNAME), ("by-someone", "mallory")]:
+        event = {
+            "id": event_id,
+            "action": "delete",
+            "actor": {"name": actor},
+            "target": {"repository": "shop/api", "digest": digest},
+        }
+        answer = client.post(
+            "/notifications/",
+            {"events": [event]},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {NOTIFY_SECRET}"},
+        )
+        assert answer.json() == {"accepted": 1}
+    [received] = receiver.received
+    assert received.json["data"]["by"] == "mallory" and received.json["data"]["source"] == "registry"
 
 
 def test_a_retention_run_finishing_is_announced_with_its_policy(own, receiver, endpoint_for, settings):
