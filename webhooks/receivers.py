@@ -65,6 +65,7 @@ def tag_path(repository: str, tag: str) -> str:
 def tag_pushed(sender, repository: str, tag: str, digest: str, size: int, **signal) -> None:
     if not wanted(events.TAG_PUSHED):
         return
+    # Who pushed, as the notification said; the dashboard's own account pushes only 2.x's placeholder tags.
     pushes = RegistryEvent.objects.filter(action="push", repository=repository, tag=tag, digest=digest)
     actor = pushes.order_by("-received_at").values_list("actor", flat=True).first() or ""
     if not own_account(actor):
@@ -78,7 +79,8 @@ def registry_event_saved(sender, instance: RegistryEvent, created: bool, **kwarg
         return
     size = Manifest.objects.filter(digest=instance.digest).values_list("size", flat=True).first()
     body = events.tag_deleted(instance.repository, instance.tag, instance.digest, size, instance.actor, "registry")
-    transaction.on_commit(lambda: tasks.queue_event(body))  # saved in the notification's transaction
+    # Saved in the notification's transaction; robust: a failure is logged, the notification stays recorded.
+    transaction.on_commit(lambda: tasks.queue_event(body), robust=True)
 
 
 @never_raises
