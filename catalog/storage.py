@@ -20,7 +20,9 @@ from itertools import chain
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
+from catalog import signals
 from catalog.models import Blob, ManifestBlob, ManifestChild, Registry, Repository, Tag
 from catalog.queries import RepositoryRow, natural_key
 from registry import bridge
@@ -337,6 +339,11 @@ def volume() -> Volume:
             cached = Volume(None, exc.message)
         cache.set("registry-volume", cached, VOLUME_CACHE_SECONDS)
         cache.set("registry-volume-latest", cached, VOLUME_KEPT_SECONDS)
+        # Told once when the disk goes above the level (again after a day above it), not at every measurement.
+        if cached.warning and cache.add("registry-volume-warned", True, VOLUME_KEPT_SECONDS):
+            transaction.on_commit(lambda: signals.disk_above_warning.send(Volume, volume=cached))
+        elif cached.usage and not cached.warning:
+            cache.delete("registry-volume-warned")
     return cached
 
 

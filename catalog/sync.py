@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog import heartbeat
+from catalog import heartbeat, signals
 from catalog.models import Blob, Manifest, ManifestBlob, ManifestChild, Registry, Repository, SyncRun, Tag
 from catalog.storage import distinct_size
 from registry.client import (
@@ -469,6 +469,7 @@ def walk(client: RegistryClient, registry: Registry, run: SyncRun, verify: bool)
         run.status = SyncRun.FAILED
         run.errors.append({"repository": "", "error": exc.message})
         logger.warning("Reconcile of %s failed: %s", registry.url, exc.message)
+        transaction.on_commit(lambda error=exc.message: signals.reconcile_failed.send(SyncRun, run=run, error=error))
     finally:
         run.finished_at = timezone.now()
         run.save()
@@ -536,6 +537,9 @@ def record_push(client: RegistryClient, registry: Registry, repository: str, tag
             row.save(update_fields=["manifest", "pushed_at", "pushed_known", "last_seen"])
         if created or moved:
             index_changed(registry)
+        transaction.on_commit(
+            lambda: signals.tag_pushed.send(Tag, repository=repository, tag=tag, digest=digest, size=manifest.size)
+        )
 
 
 def forget_tag(registry: Registry, repository: str, tag: str) -> None:

@@ -9,12 +9,14 @@ import contextlib
 import logging
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from catalog import heartbeat, sync
 from catalog.models import Registry, Repository, Tag
+from cleanup import signals
 from cleanup.models import AuditEntry, DeleteJob
 from cleanup.plan import Choice, Plan, Step, plan
 from cleanup.reasons import english, reason
@@ -135,6 +137,7 @@ def carry_out(job: DeleteJob, client: RegistryClient, choose, repositories: list
         job.finished_at = timezone.now()
         # Not a plain save(): done and failed were counted in the database (F expressions).
         job.save(update_fields=["status", "error", "error_reason", "finished_at"])
+        transaction.on_commit(lambda: signals.delete_job_finished.send(DeleteJob, job=job))
 
 
 def whole_repository(name: str):
@@ -191,6 +194,9 @@ def perform_all(job: DeleteJob, client: RegistryClient, steps: list[Step], mode:
         DeleteJob.objects.filter(pk=job.pk).update(
             done=F("done") + sum(len(step.tags) for step in chunk), failed=F("failed") + failed
         )
+        done = [row for row in entries if row.outcome == AuditEntry.DONE]
+        deleted = [(row.repository, tag, row.digest, row.bytes) for row in done for tag in row.tags]
+        transaction.on_commit(lambda deleted=deleted: signals.tags_deleted.send(DeleteJob, job=job, deleted=deleted))
 
 
 def refusal_reason(error: RegistryError) -> list:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from catalog import sync
 from cleanup import retention, run
 from cleanup.models import AuditEntry, DeleteJob, RetentionPolicy
-from cleanup.signals import delete_job_starting
+from cleanup.signals import delete_job_finished, delete_job_starting
 from registry.client import get_client
 
 
@@ -25,6 +25,7 @@ def run_delete_job(job_id: int) -> str:
     if refusals:
         job.fail(refusals[0])
         job.save(update_fields=["status", "error", "error_reason"])
+        transaction.on_commit(lambda: delete_job_finished.send(DeleteJob, job=job))
         return job.status
     choose = None  # the choices the job was created with
     if job.kind == DeleteJob.RETENTION and job.policy:

@@ -30,7 +30,7 @@ from catalog import heartbeat
 from catalog.models import Blob, Manifest, ManifestBlob, Registry
 from cleanup.models import AuditEntry
 from cleanup.reasons import english, reason
-from garbage_collection import exclusion
+from garbage_collection import exclusion, signals
 from garbage_collection.exclusion import Busy
 from garbage_collection.models import GcRun
 from registry import bridge
@@ -259,6 +259,7 @@ def carry_out(gc: GcRun, client: RegistryClient) -> None:
         gc.save()
         if not gc.dry_run:
             audit(gc)
+            transaction.on_commit(lambda: signals.collection_finished.send(GcRun, run=gc))
 
 
 def audit(gc: GcRun) -> None:

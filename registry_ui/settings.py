@@ -138,6 +138,20 @@ PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip(
 if PROMETHEUS_MULTIPROC_DIR:
     Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
+# --- Webhooks -------------------------------------------------------------------------------
+# Targets on loopback, private, link-local or otherwise non-public addresses are refused unless this is on: a webhook
+# must not become a way to reach the services beside the dashboard.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+WEBHOOK_CONNECT_TIMEOUT = env_number("WEBHOOK_CONNECT_TIMEOUT", 3.05, minimum=0.1)
+WEBHOOK_READ_TIMEOUT = env_number("WEBHOOK_READ_TIMEOUT", 10, minimum=0.1)
+# Attempts per delivery; the n-th retry waits WEBHOOK_RETRY_SECONDS * 5**(n-1): 1, 5, 25, 125, 625 minutes.
+WEBHOOK_MAX_ATTEMPTS = int(env_number("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1))
+WEBHOOK_RETRY_SECONDS = env_number("WEBHOOK_RETRY_SECONDS", 60, minimum=0)
+# The dashboard's address as people open it, for the links in webhooks (a job's page); empty: paths only.
+DASHBOARD_URL = env_str("DASHBOARD_URL").rstrip("/")
+if DASHBOARD_URL and urlsplit(DASHBOARD_URL).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"DASHBOARD_URL={DASHBOARD_URL!r} must be an http:// or https:// URL.")
+
 # --- Users and roles ------------------------------------------------------------------------
 # Registry users named here are put in the admin role each time they log in.
 DASHBOARD_ADMINS = env_list("DASHBOARD_ADMINS")
@@ -162,11 +176,12 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "ninja",  # the API's documentation page: its template and Swagger UI's files, served from here (no CDN)
     # The product's apps, each resting on the ones before it: registry/ (the seams) <- catalog <- cleanup <-
-    # garbage_collection <- api, metrics; accounts beside them.
+    # garbage_collection <- webhooks <- api, metrics; accounts beside them.
     "accounts",
     "catalog",
     "cleanup",
     "garbage_collection",
+    "webhooks",
     "api",
     "metrics",
 ]

@@ -13,6 +13,7 @@ from cleanup.views import audit, deletion, retention
 from garbage_collection import views as gc
 from metrics import views as metrics
 from registry_ui.views import health
+from webhooks import views as webhooks
 
 urlpatterns = [
     # Browsing the index
@@ -49,6 +50,11 @@ urlpatterns = [
     path("gc/<int:run_id>/", gc.gc_run_detail, name="browser-gc-run"),
     path("gc/<int:run_id>/collect/", gc.gc_collect, name="browser-gc-collect"),
     path("gc/<int:run_id>/log.txt", gc.gc_run_log, name="browser-gc-log"),
+    # Outgoing webhooks
+    path("webhooks/", webhooks.webhook_list, name="browser-webhooks"),
+    path("webhooks/<int:endpoint_id>/", webhooks.webhook_detail, name="browser-webhook"),
+    path("webhooks/<int:endpoint_id>/delete/", webhooks.webhook_delete, name="browser-webhook-delete"),
+    path("webhooks/<int:endpoint_id>/test/", webhooks.webhook_test, name="browser-webhook-test"),
     # Accounts
     path("users/", accounts.user_list, name="browser-users"),
     path("users/<int:user_id>/role/", accounts.user_role_update, name="browser-user-role"),

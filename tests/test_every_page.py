@@ -31,6 +31,8 @@ from registry import explain
 from registry.client import RegistryClient
 from tests.browser import AXE, english_on_page, serious_violations
 from tests.conftest import SERVICE_PASSWORD, SERVICE_USER
+from webhooks import events
+from webhooks.models import Delivery, Endpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -144,6 +146,27 @@ def site(live_server, registry, registry_fixtures, django_user_model, settings) 
         bytes_estimate=98_765,
     )
 
+    hook = Endpoint.objects.create(
+        name="Team chat", url="https://hooks.example.com/services/T0/B0/x", secret="s" * 40, events=events.EVENT_TYPES
+    )
+    answered = reasons.reason("Answered %(status)s.", status=502)
+    for status, code, why in [("delivered", 200, None), ("retrying", 502, answered)]:
+        body = events.tag_pushed("shop/api", "1.10.0", api, 123_456, "alice", "/repositories/shop/api/-/1.10.0/")
+        Delivery.objects.create(
+            endpoint=hook,
+            event_id=body["id"],
+            event_type=body["type"],
+            payload=body,
+            status=status,
+            attempts=1,
+            response_code=code,
+            duration_ms=42,
+            error=reasons.english(why) if why else "",
+            error_reason=why,
+            response_excerpt="upstream " * 30 if why else "ok",
+            next_attempt_at=timezone.now() + timedelta(minutes=5) if status == "retrying" else None,
+        )
+
     browser = Client()
     browser.force_login(admin)
     session = browser.cookies[django_settings.SESSION_COOKIE_NAME].value
@@ -171,6 +194,8 @@ def site(live_server, registry, registry_fixtures, django_user_model, settings) 
         "garbage collection run": f"/gc/{gc_run.pk}/",
         "users": "/users/",
         "api tokens": "/api-tokens/",
+        "webhooks": "/webhooks/",
+        "webhook": f"/webhooks/{hook.pk}/",
         "not found": NOT_FOUND,
         "missing tag": f"{api_tags}/no-such-tag/",
     }
@@ -279,7 +304,7 @@ def test_no_page_is_wider_than_a_phone_and_the_menu_reaches_every_page(site, chr
             assert not page.locator(".phone-menu-panel").is_visible()
             menu.locator("summary").click()
             links = menu.get_by_role("navigation").get_by_role("link")
-            assert links.count() == 9, links.all_inner_texts()
+            assert links.count() == 10, links.all_inner_texts()
             controls = [*links.all(), *menu.get_by_role("combobox").all(), *menu.get_by_role("button").all()]
             controls.append(menu.locator(".phone-menu-user .badge"))
             boxes = [control.bounding_box() for control in controls]

@@ -16,14 +16,16 @@ MAY_IMPORT = {
     "catalog": {"registry", "accounts"},
     "cleanup": {"registry", "accounts", "catalog"},
     "garbage_collection": {"registry", "accounts", "catalog", "cleanup"},
-    "api": {"registry", "accounts", "catalog", "cleanup", "garbage_collection"},
+    "webhooks": {"registry", "accounts", "catalog", "cleanup", "garbage_collection"},
+    "api": {"registry", "accounts", "catalog", "cleanup", "garbage_collection", "webhooks"},
     "metrics": {"registry", "accounts", "catalog", "cleanup", "garbage_collection"},
-    "registry_ui": {"registry", "accounts", "catalog", "cleanup", "garbage_collection", "api", "metrics"},
+    "registry_ui": {"registry", "accounts", "catalog", "cleanup", "garbage_collection", "webhooks", "api", "metrics"},
     "devtools": {"registry"},
 }
 # The one module through which each outside system is reached.
 SEAMS = {
-    "requests": {"registry.client", "registry.bridge"},  # the bridge reads the Docker SDK's transport errors
+    # The bridge reads the Docker SDK's transport errors; webhooks.delivery posts every outgoing webhook.
+    "requests": {"registry.client", "registry.bridge", "webhooks.delivery"},
     "docker": {"registry.bridge"},
     "bcrypt": {"registry.htpasswd"},
 }
@@ -132,7 +134,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
         ({"cleanup/run.py": "from cleanup.views import deletion\n", "cleanup/views/deletion.py": ""}, "view module"),
         ({"api/views/gc.py": "from api.views import deletes\n", "api/views/deletes.py": ""}, "view module"),
         ({"catalog/a.py": "from catalog import b\n", "catalog/b.py": "from catalog import a\n"}, "import circle"),
-        ({"catalog/sync.py": "import requests\n"}, "only registry.bridge, registry.client may"),
+        ({"catalog/sync.py": "import requests\n"}, "only registry.bridge, registry.client, webhooks.delivery may"),
         ({"accounts/backends.py": "import bcrypt\n"}, "only registry.htpasswd may"),
     ],
 )

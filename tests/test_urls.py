@@ -14,6 +14,7 @@ SAMPLE_ARGUMENTS = {
     "policy_id": 1,
     "user_id": 1,
     "token_id": 1,
+    "endpoint_id": 1,
 }
 URL_NAMES = [pattern.name for pattern in get_resolver().url_patterns if isinstance(pattern, URLPattern)]
 

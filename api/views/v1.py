@@ -26,6 +26,7 @@ from cleanup import audit
 from cleanup.models import AuditEntry
 from cleanup.patterns import PatternError, compile_pattern
 from registry.client import NotFound, RegistryError
+from webhooks import api as webhooks_api
 
 logger = logging.getLogger(__name__)
 PROBLEMS = schemas.READING_PROBLEMS
@@ -49,6 +50,7 @@ api = NinjaAPI(
     auth=[TokenAuth(), DashboardSession()],
     throttle=PerTokenRateLimit(),
 )
+api.add_router("/webhooks", webhooks_api.router)
 
 
 def next_link(request, cursor: str | None, response: HttpResponse) -> None:
