@@ -138,7 +138,7 @@ def test_notifications_are_answered_while_every_page_thread_is_busy(run_dashboar
             timeout=5,
         )
         assert answer.status_code == 200, answer.text
-        assert time.monotonic() - began < 0.5
+        assert time.monotonic() - began < 2  # the registry's own timeout: behind a page thread it would be minutes
     finally:
         for connection in held:
             connection.close()
@@ -213,6 +213,6 @@ def test_garbage_collection_works_in_the_demo_out_of_the_box(run_dashboard, tmp_
     _, dry_run, status, before, after, error = gc_runs(database)[-1]
     assert (dry_run, status, error) == (0, "done", "")
     assert before - after >= 150_000  # the deleted image's layer (200 KB of random bytes), gone for good
-    wait_for_line(process, r"Demo registry started again read-only", seconds=5)
+    wait_for_line(process, r"Demo registry started again read-only", seconds=30)
     # Writable again: a push works.
     push_image(service, "demo/old", "2", ImageSpec(layers=[{"index.html": "after"}]))
