@@ -37,7 +37,7 @@ def start(request, response: HttpResponse, registry: Registry, **options) -> Sta
         run = tasks.start_gc(registry, user=user, address=address, **options)
     except exclusion.Busy as exc:
         active = exclusion.active(registry)
-        where = f": run {active.pk}, {answers.api_url('gc_run_detail', active.pk)}" if active else ""
+        where = f" It is run {active.pk}: {answers.api_url('gc_run_detail', active.pk)}" if active else ""
         raise HttpError(409, f"{english(exc.why)}{where}") from None
     run.refresh_from_db()
     response["Location"] = answers.api_url("gc_run_detail", run.pk)
