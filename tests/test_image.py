@@ -48,7 +48,7 @@ def run(command: list[str], host: str, seconds: float) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not per module: the Docker Engine's other tests run between these on its worker
 def image(dockerd) -> str:
     """The stand-in bases, then the dashboard's image from the Dockerfile as it is (`--network host`: this engine
     has no default bridge, and pip needs the package index)."""
