@@ -17,9 +17,10 @@ RUN pip install --no-cache-dir -r requirements.txt \
 # The product's packages, templates, static files and translations: .dockerignore lists them (devtools/, the run
 # command's demo registry, stays out). One layer.
 COPY . .
-# Swagger UI is served for the API's documentation page; ReDoc is not. Importing the settings
+# Swagger UI is served for the API's documentation page; ReDoc is not; pages name only the hashed copies of the
+# files (STATIC_HASHED_ONLY). Importing the settings
 # as root makes the metrics folder: it goes back to the user the server runs as.
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0 \
+RUN SECRET_KEY=collectstatic-only STATIC_HASHED_ONLY=true python manage.py collectstatic --noinput --verbosity 0 \
         --ignore 'redoc*' \
     && chown -R dashboard /data
 

@@ -368,8 +368,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-# Pages name static files by their hashed names only ({% static %}): the unhashed copies would double the folder.
-WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+# Pages name static files by their hashed names only ({% static %}): the image drops the unhashed copies, which would
+# double its folder. A checkout keeps them, so that collecting again rewrites nothing a running demo serves.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = env_bool("STATIC_HASHED_ONLY", False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {
