@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.utils import translation
 
 from accounts import roles
 from catalog import sync
@@ -189,6 +190,7 @@ def registry_fixtures(registry, registry_contents) -> Fixtures:
 @pytest.fixture(autouse=True)
 def dashboard_settings(settings, request, monkeypatch):
     """Fast password hashing, tasks run at once, a clean cache, and no registry unless the test asks for one."""
+    translation.deactivate()  # a Spanish request of an earlier test leaves its language active in this thread
     if not request.node.get_closest_marker("registry"):  # keeps `-m "not real"` honest
         monkeypatch.setattr(LocalRegistry, "start", refuse_to_start)
     settings.REGISTRY_URL = NO_REGISTRY
