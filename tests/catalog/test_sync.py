@@ -382,14 +382,50 @@ def test_the_next_chunk_of_tags_is_read_while_this_one_is_stored(own, monkeypatc
             return super().manifest(repository, reference)
 
     first_store_saw_it = []
-    store = sync.store
+    store_chunk = sync.store_chunk
 
-    def storing(fetched):
+    def storing(items):
         if not first_store_saw_it:
             first_store_saw_it.append(next_chunk_read.wait(10))
-        return store(fetched)
+        return store_chunk(items)
 
-    monkeypatch.setattr(sync, "store", storing)
+    monkeypatch.setattr(sync, "store_chunk", storing)
     sync.sync_repository(Watching(local.url, "svc", "pw"), registry, "team/app")
     assert first_store_saw_it == [True]
     assert indexed_tags(registry) == {f"team/app:v{n}": client.resolve("team/app", f"v{n}") for n in range(4)}
+
+
+def test_a_chunk_of_new_images_is_stored_in_a_few_queries_not_five_for_each(own, django_assert_max_num_queries):
+    """The first index of a big registry stores one image per tag: one by one, the database held it back more than
+    the registry did."""
+    _, client, _ = own
+    for number in range(40):
+        push_image(client, "team/app", str(number), image(f"image {number}"))
+    items = [sync.fetch(client, "team/app", client.resolve("team/app", str(number))) for number in range(40)]
+
+    with django_assert_max_num_queries(8):
+        sync.store_chunk(items)
+
+    stored = Manifest.objects.filter(digest__in=[item.digest for item in items])
+    assert stored.count() == 40 and not stored.exclude(error="").exists()
+    assert all(row.blobs.count() == 3 and row.created for row in stored)  # config, shared base, own layer
+    assert {row.size for row in stored} == {item.manifest.image_size for item in items}
+
+
+def test_an_image_a_notification_stored_while_the_chunk_was_read_leaves_the_chunk_stored_one_by_one(own, monkeypatch):
+    _, client, _ = own
+    for number in range(3):
+        push_image(client, "team/app", str(number), image(f"image {number}"))
+    items = [sync.fetch(client, "team/app", client.resolve("team/app", str(number))) for number in range(3)]
+    image_fields, notified = sync.image_fields, []
+
+    def stored_meanwhile(manifest, config, error=""):  # a push's notification, between the check and the insert
+        if not notified:
+            notified.append(Manifest.objects.create(digest=items[1].digest, **image_fields(items[1].manifest, None)))
+        return image_fields(manifest, config, error)
+
+    monkeypatch.setattr(sync, "image_fields", stored_meanwhile)
+    sync.store_chunk(items)
+
+    stored = Manifest.objects.filter(digest__in=[item.digest for item in items])
+    assert stored.count() == 3 and all(row.blobs.count() == 3 for row in stored if row.pk != notified[0].pk)
