@@ -399,35 +399,32 @@ def save_tags(
     existing = {row[0]: row[1:] for row in repository.tags.values_list("name", "pk", "manifest_id", "last_seen")}
     gone = [pk for tag, (pk, _, last_seen) in existing.items() if tag not in digests and last_seen < read_at]
     removed = sum(Tag.objects.filter(pk__in=batch).delete()[0] for batch in itertools.batched(gone, 500, strict=False))
-    new, moved = [], []
-    for tag, digest in digests.items():
-        if tag not in existing:
-            new.append(
-                Tag(
-                    repository=repository,
-                    name=tag,
-                    manifest_id=manifest_ids[digest],
-                    first_seen=now,
-                    pushed_at=pushed_at or now,
-                    pushed_known=bool(pushed_at) or not first_reading,
-                    last_seen=now,
-                )
-            )
-            continue
-        pk, manifest_id, last_seen = existing[tag]
-        if last_seen < read_at and manifest_id != manifest_ids[digest]:
-            moved.append(
-                Tag(
-                    pk=pk,
-                    manifest_id=manifest_ids[digest],
-                    pushed_at=pushed_at or now,
-                    pushed_known=True,
-                    last_seen=now,
-                )
-            )
-    Tag.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)  # a conflict: a push's, written meanwhile
+    new = (
+        Tag(
+            repository=repository,
+            name=tag,
+            manifest_id=manifest_ids[digest],
+            first_seen=now,
+            pushed_at=pushed_at or now,
+            pushed_known=bool(pushed_at) or not first_reading,
+            last_seen=now,
+        )
+        for tag, digest in digests.items()
+        if tag not in existing
+    )
+    added = 0
+    for batch in itertools.batched(new, 500, strict=False):  # 500 instances at a time, not a repository's worth
+        Tag.objects.bulk_create(batch, ignore_conflicts=True)  # a conflict: a push's, written meanwhile
+        added += len(batch)
+    moved = [
+        Tag(pk=pk, manifest_id=manifest_ids[digest], pushed_at=pushed_at or now, pushed_known=True, last_seen=now)
+        for tag, digest in digests.items()
+        if tag in existing
+        for pk, manifest_id, last_seen in [existing[tag]]
+        if last_seen < read_at and manifest_id != manifest_ids[digest]
+    ]
     Tag.objects.bulk_update(moved, ["manifest", "pushed_at", "pushed_known", "last_seen"], batch_size=500)
-    changed = bool(removed or new or moved or repository.half_deleted != (half_deleted or []))
+    changed = bool(removed or added or moved or repository.half_deleted != (half_deleted or []))
     repository.synced_at, repository.half_deleted = now, half_deleted or []
     if verified:
         repository.verified_at = now
