@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.13 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := docker-registry apache2-utils chromium redis-server docker.io mmdebstrap busybox-static
+DEBIAN_PACKAGES := docker-registry apache2-utils chromium redis-server docker.io docker-compose mmdebstrap busybox-static
 
 .PHONY: run test test-quick test-postgres lint format bench bench-index bench-cleanup bench-load bench-metrics bench-api system-packages postgres-packages
 
@@ -34,10 +34,11 @@ test-postgres: $(BIN)/.installed system-packages postgres-packages
 	bash bin/with-postgres $(BIN)/pytest $(PYTEST_PARALLEL)
 
 # The suite runs against a real registry, a real Chromium, a real Redis and a real Docker Engine from Debian's packages;
-# mmdebstrap and a static BusyBox make the base images the container image is built from (bin/stand-in-images).
+# mmdebstrap and a static BusyBox make the base images the container image is built from (bin/stand-in-images);
+# docker-compose starts compose.yaml and compose.scale.yaml (tests/test_compose.py).
 system-packages:
 	@command -v docker-registry >/dev/null && command -v chromium >/dev/null && command -v redis-server >/dev/null && \
-		command -v mmdebstrap >/dev/null && test -x /bin/busybox && \
+		command -v mmdebstrap >/dev/null && command -v docker-compose >/dev/null && test -x /bin/busybox && \
 		{ command -v dockerd || test -x /usr/sbin/dockerd; } >/dev/null || \
 		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }
 
