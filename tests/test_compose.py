@@ -1,8 +1,8 @@
 """compose.yaml as shipped, started with `docker compose up -d` on a real Docker Engine and used as a person would:
 sign in as the admin the first start made, push through the registry, see it on the dashboard, delete it there,
 collect the garbage there and see the bytes freed, pull what was kept; then restart the stack and find it all again.
-compose.scale.yaml (PostgreSQL, Redis, RQ, two replicas behind HAProxy) the same way, and then losing a replica
-while people browse, and its worker in the middle of a delete job.
+compose.scale.yaml (PostgreSQL, Redis, RQ, two replicas behind HAProxy): up, sign in, a push seen, and a replica
+lost while people browse.
 
 The images come from bin/stand-in-images (no image can be pulled here) and the Dockerfile as it is. The one change
 to the shipped files is tests/data/compose.host-build.yaml: this engine has no default bridge, so the image build
@@ -155,7 +155,7 @@ def wait_for(read, done, seconds: float):
 
 
 def tags_on_dashboard(session: requests.Session, base: str, repository: str) -> set[str]:
-    answer = session.get(f"{base}/api/v1/repositories/{repository}/-/tags?format=txt", timeout=10)
+    answer = session.get(f"{base}/api/v1/repositories/{repository}/-/tags?format=txt&limit=1000", timeout=10)
     return set(answer.text.split()) if answer.status_code == 200 else set()
 
 
@@ -269,7 +269,7 @@ def browse(stack: Stack, session: requests.Session, pages: list[str], stop: thre
     return count
 
 
-def test_the_scale_out_stack_serves_through_a_lost_replica_and_finishes_a_delete_whose_worker_died(scaled_stack):
+def test_the_scale_out_stack_serves_through_a_lost_replica(scaled_stack):
     stack = scaled_stack
     password, browser = started(stack)
     replicas = stack.compose("ps", "-q", "dashboard").split()
@@ -302,45 +302,3 @@ def test_the_scale_out_stack_serves_through_a_lost_replica_and_finishes_a_delete
         person.join(60)
     print(f"{sum(counts)} pages while a replica stopped and started again; {len(failures)} failed")
     assert sum(counts) > 40 and failures == []
-
-    # The worker is killed in the middle of a delete job, then started again: every tag ends with its true outcome.
-    csrf = {"X-CSRFToken": browser.cookies["csrftoken"], "Referer": f"{stack.base}/"}
-    tags = [f"build-{number}" for number in range(300)]
-    for tag in tags:
-        push_image(registry, "team/app", tag, ImageSpec(layers=[{"build": tag}]))
-    refresh = browser.post(f"{stack.base}/api/v1/sync", headers=csrf, timeout=30)  # Refresh, not 300 notifications
-    assert refresh.status_code in (200, 202), refresh.text[:300]
-    wait_for(lambda: tags_on_dashboard(browser, stack.base, "team/app"), lambda found: found >= set(tags), 180)
-    draft = browser.post(
-        f"{stack.base}/api/v1/deletes", json={"repository": "team/app", "tags": tags}, headers=csrf, timeout=60
-    )
-    assert draft.status_code == 201, draft.text[:500]
-    job_id = draft.json()["id"]
-    assert browser.post(f"{stack.base}/api/v1/deletes/{job_id}/confirm", headers=csrf, timeout=30).status_code == 202
-    worker = stack.compose("ps", "-q", "worker").split()[0]
-    wait_for(
-        lambda: get_json(browser, f"{stack.base}/api/v1/deletes/{job_id}"), lambda job: job["status"] != "queued", 60
-    )
-    stack.docker("kill", worker)
-    killed_at = get_json(browser, f"{stack.base}/api/v1/deletes/{job_id}")
-    print(f"worker killed with {killed_at['done']} of {killed_at['total']} tags handled ({killed_at['status']})")
-    assert killed_at["status"] == "running" and killed_at["done"] < len(tags), killed_at
-    stack.docker("start", worker)
-    job = wait_for(
-        lambda: get_json(browser, f"{stack.base}/api/v1/deletes/{job_id}"),
-        lambda job: (
-            job["status"] in ("done", "failed") and all(result["outcome"] != "unknown" for result in job["results"])
-        ),
-        240,  # a silent job is ended after a minute, at the scheduler's next tick (every 30 s)
-    )
-    docker_client = requests.Session()
-    docker_client.auth = ("admin", password)
-    for result in job["results"]:
-        answer = docker_client.head(f"{stack.registry_url}/v2/team/app/manifests/{result['tag']}", timeout=10)
-        if result["outcome"] == "done":
-            assert answer.status_code == 404, result
-        else:
-            assert result["outcome"] == "not-attempted" and answer.status_code == 200, result
-    print(f"job {job['status']}: " + ", ".join(
-        f"{outcome} {sum(r['outcome'] == outcome for r in job['results'])}" for outcome in ("done", "not-attempted")
-    ))  # fmt: skip
