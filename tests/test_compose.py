@@ -34,6 +34,8 @@ SCALE_SERVICES = (*SERVICES, "postgres", "redis", "proxy")
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.slow,
+    # Setup makes the base images and builds the dashboard's (several minutes on a busy machine), inside the budget.
+    pytest.mark.timeout(1800),
     pytest.mark.skipif(
         os.environ.get("DATABASE_URL", "").startswith("postgres"),
         reason="the stack does not depend on the suite's database: the SQLite run starts it",

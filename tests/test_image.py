@@ -26,6 +26,8 @@ SIZE_LIMIT = 250_000_000
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.slow,
+    # Setup makes the base images and builds the dashboard's (several minutes on a busy machine), inside the budget.
+    pytest.mark.timeout(1800),
     pytest.mark.skipif(
         os.environ.get("DATABASE_URL", "").startswith("postgres"),
         reason="the image does not depend on the suite's database: the SQLite run builds and runs it",
