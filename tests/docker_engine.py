@@ -291,3 +291,16 @@ def registry_container_on_volume(docker_client, registry_image, tmp_path) -> Ite
         yield start_registry(docker_client, registry_image, tmp_path, label, bind_data=False)
     finally:
         remove_labelled(docker_client, label)
+
+
+# The marks of the tests that build the dashboard's image and run it (test_image.py, test_compose.py).
+IMAGE_TEST_MARKS = [
+    pytest.mark.docker,
+    pytest.mark.slow,
+    # Setup makes the base images and builds the dashboard's (several minutes on a busy machine), inside the budget.
+    pytest.mark.timeout(1800),
+    pytest.mark.skipif(
+        os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="the image does not depend on the suite's database: the SQLite run builds and runs it",
+    ),
+]

@@ -26,21 +26,13 @@ from devtools.images import ImageSpec, push_image
 from devtools.localregistry import free_port
 from registry.client import RegistryClient
 from tests.demo import post_form, sign_in
+from tests.docker_engine import IMAGE_TEST_MARKS
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("registry", "dashboard", "notifications", "worker", "notifications-worker", "scheduler", "docker-proxy")
 SCALE_SERVICES = (*SERVICES, "postgres", "redis", "proxy")
 
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.slow,
-    # Setup makes the base images and builds the dashboard's (several minutes on a busy machine), inside the budget.
-    pytest.mark.timeout(1800),
-    pytest.mark.skipif(
-        os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="the stack does not depend on the suite's database: the SQLite run starts it",
-    ),
-]
+pytestmark = IMAGE_TEST_MARKS
 
 
 class Stack:

@@ -18,21 +18,13 @@ import pytest
 import requests
 
 from devtools.localregistry import free_port
+from tests.docker_engine import IMAGE_TEST_MARKS
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "registry-ui-test/dashboard:latest"
 SIZE_LIMIT = 250_000_000
 
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.slow,
-    # Setup makes the base images and builds the dashboard's (several minutes on a busy machine), inside the budget.
-    pytest.mark.timeout(1800),
-    pytest.mark.skipif(
-        os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="the image does not depend on the suite's database: the SQLite run builds and runs it",
-    ),
-]
+pytestmark = IMAGE_TEST_MARKS
 
 
 def run(command: list[str], host: str, seconds: float) -> str:
