@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := docker-registry apache2-utils chromium redis-server docker.io docker-compose mmdebstrap busybox-static
 
-.PHONY: run test test-quick test-postgres lint format bench bench-index bench-cleanup bench-load bench-metrics bench-api system-packages postgres-packages
+.PHONY: run test test-quick test-postgres lint format bench bench-index bench-cleanup bench-load bench-metrics bench-api bench-image system-packages postgres-packages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -71,3 +71,6 @@ bench-api: $(BIN)/.installed
 
 bench-load: $(BIN)/.installed
 	$(BIN)/python bench/load.py
+
+bench-image: $(BIN)/.installed
+	$(BIN)/python bench/image.py --build

@@ -347,7 +347,8 @@ def end_abandoned(registry: Registry) -> list[int]:
 
 def read_back(job: DeleteJob, client: RegistryClient) -> None:
     """What became of the chosen tags a stopped job has no outcome for, read from the registry: a tag gone is done
-    (the job deleted it, or was about to), a tag moved is left alone, a tag still there was not attempted."""
+    (the job deleted it, or was about to), a tag moved is left alone (or failed, left on a placeholder half way), a tag
+    still there was not attempted."""
     reached = {(entry.repository, tag) for entry in job.entries.all() for tag in entry.tags}
     unreached = [Choice(*row) for row in job.selection if (row[0], row[1]) not in reached]
     now = client.map(lambda choice: sync.resolve_or_none(client, choice.repository, choice.tag), unreached)
@@ -359,10 +360,24 @@ def read_back(job: DeleteJob, client: RegistryClient) -> None:
                 reason(gettext_noop("Gone from the registry when the stopped job was read back.")),
             )
         elif digest != choice.digest:
-            moved = gettext_noop("Left alone: the tag now points to %(digest)s.")
-            outcome = (AuditEntry.SKIPPED, reason(moved, digest=digest[:19]))
+            outcome = moved_outcome(client, choice, digest)
         else:
             continue  # still there: "not attempted", as the job's page says of every tag it has no entry for
         entries.append(entry(job, AuditEntry.REMOVE_TAG, choice.repository, [choice.tag], choice.digest, *outcome))
     AuditEntry.objects.bulk_create(entries)
-    DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries))
+    failed = sum(1 for row in entries if row.outcome == AuditEntry.FAILED)
+    DeleteJob.objects.filter(pk=job.pk).update(done=F("done") + len(entries), failed=F("failed") + failed)
+
+
+def moved_outcome(client: RegistryClient, choice: Choice, digest: str) -> tuple[str, object]:
+    """A tag that points elsewhere now is left alone, unless it points to a removal's placeholder: then the job was
+    stopped between the removal's two writes (RegistryClient.remove_tag), and the tag is still to be deleted."""
+    try:
+        halfway = client.is_placeholder(choice.repository, digest)
+    except RegistryError:
+        halfway = False  # a manifest the registry will not give is not one of ours
+    if halfway:
+        message = gettext_noop("Stopped half way: the tag is on an empty placeholder (%(digest)s); delete it again.")
+        return AuditEntry.FAILED, reason(message, digest=digest[:19])
+    moved = gettext_noop("Left alone: the tag now points to %(digest)s.")
+    return AuditEntry.SKIPPED, reason(moved, digest=digest[:19])

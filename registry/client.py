@@ -822,16 +822,7 @@ class RegistryClient:
                     raise
             return
         original = self.manifest_bytes(repository, digest) if digest else None
-        empty = self.upload_blob(repository, EMPTY_JSON, EMPTY_MEDIA_TYPE)
-        throwaway = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty.digest, "size": empty.size},
-            "layers": [],
-            "annotations": {THROWAWAY_ANNOTATION: secrets.token_hex(16)},
-        }
-        body = json.dumps(throwaway, separators=(",", ":"), sort_keys=True).encode()
-        placeholder = self.put_manifest(repository, tag, body, OCI_MANIFEST)
+        placeholder = self.put_placeholder(repository, tag)
         try:
             self.delete_manifest(repository, placeholder)
         except RegistryError as exc:
@@ -844,6 +835,28 @@ class RegistryClient:
                 raise exc from None
             exc.note = PUT_BACK
             raise
+
+    def put_placeholder(self, repository: str, tag: str) -> str:
+        """Point the tag at a tiny manifest of its own (remove_tag's first step); the placeholder's digest."""
+        empty = self.upload_blob(repository, EMPTY_JSON, EMPTY_MEDIA_TYPE)
+        throwaway = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty.digest, "size": empty.size},
+            "layers": [],
+            "annotations": {THROWAWAY_ANNOTATION: secrets.token_hex(16)},
+        }
+        body = json.dumps(throwaway, separators=(",", ":"), sort_keys=True).encode()
+        return self.put_manifest(repository, tag, body, OCI_MANIFEST)
+
+    def is_placeholder(self, repository: str, digest: str) -> bool:
+        """Whether the manifest is one of remove_tag's placeholders: a removal stopped between its two writes."""
+        body, _ = self.manifest_bytes(repository, digest)
+        if len(body) > 1024:  # a placeholder is some 300 bytes; an image is not worth parsing here
+            return False
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            return THROWAWAY_ANNOTATION in json.loads(body).get("annotations", {})
+        return False
 
     def manifest_bytes(self, repository: str, digest: str) -> tuple[bytes, str]:
         """A manifest's exact bytes and media type, by digest (to push it again unchanged)."""

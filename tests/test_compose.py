@@ -1,8 +1,8 @@
 """compose.yaml as shipped, started with `docker compose up -d` on a real Docker Engine and used as a person would:
 sign in as the admin the first start made, push through the registry, see it on the dashboard, delete it there,
 collect the garbage there and see the bytes freed, pull what was kept; then restart the stack and find it all again.
-compose.scale.yaml (PostgreSQL, Redis, RQ, two replicas behind HAProxy): up, sign in, a push seen, and a replica
-lost while people browse.
+compose.scale.yaml (PostgreSQL, Redis, RQ, two replicas behind HAProxy): the same, plus a replica lost while people
+browse, and the task worker killed in the middle of a delete job.
 
 The images come from bin/stand-in-images (no image can be pulled here) and the Dockerfile as it is. The one change
 to the shipped files is tests/data/compose.host-build.yaml: this engine has no default bridge, so the image build
@@ -24,7 +24,7 @@ import requests
 
 from devtools.images import ImageSpec, push_image
 from devtools.localregistry import free_port
-from registry.client import RegistryClient
+from registry.client import Descriptor, NotFound, RegistryClient
 from tests.demo import post_form, sign_in
 from tests.docker_engine import IMAGE_TEST_MARKS
 
@@ -174,8 +174,6 @@ def test_docker_compose_up_gives_a_registry_and_dashboard_that_push_delete_colle
 
     # A push through the registry (as `docker push` does it), seen on the dashboard within 2 s.
     registry = RegistryClient(stack.registry_url, "admin", password)
-    docker_client = requests.Session()  # what `docker pull` sends, signed in as the admin
-    docker_client.auth = ("admin", password)
     kept = push_image(registry, "team/app", "stable", ImageSpec(layers=[{"app": "the release"}]))
     old = push_image(registry, "team/app", "old", ImageSpec(layers=[{"blob": secrets.token_bytes(200_000)}]))
     pushed = time.monotonic()
@@ -184,49 +182,11 @@ def test_docker_compose_up_gives_a_registry_and_dashboard_that_push_delete_colle
     print(f"pushes seen on the dashboard {seen_after:.2f} s after the push")
     assert seen_after <= 2
 
-    # Delete the old image on the dashboard; the worker deletes it from the registry.
-    answer = post_form(
-        browser, stack.base, "/repositories/team/app/-/old/delete/", "/repositories/team/app/-/old/delete/",
-        digest=old.digest, choice="image",
-    )  # fmt: skip
-    job_id = re.search(r"/deletes/(\d+)/", answer.url).group(1)
-    wait_for(
-        lambda: get_json(browser, f"{stack.base}/api/v1/deletes/{job_id}"), lambda job: job["status"] == "done", 60
-    )
-    assert docker_client.head(f"{stack.registry_url}/v2/team/app/manifests/old", timeout=5).status_code == 404
-
-    # The garbage collection, from the dashboard: a dry run, then the collection, through the socket proxy.
-    gc_page = browser.get(f"{stack.base}/gc/", timeout=30).text
-    assert "Registry storage" in gc_page and "storage folder holds" in gc_page  # the volume's figures, via exec
-    answer = post_form(browser, stack.base, "/gc/", "/gc/dry-run/")
-    dry_run = re.search(r"/gc/(\d+)/", answer.url).group(1)
-    wait_for(
-        lambda: get_json(browser, f"{stack.base}/api/v1/gc/runs/{dry_run}"), lambda run: run["status"] == "done", 120
-    )
-    answer = post_form(browser, stack.base, f"/gc/{dry_run}/", f"/gc/{dry_run}/collect/", confirm="yes")
-    collection = re.search(r"/gc/(\d+)/", answer.url).group(1)
-    assert collection != dry_run, answer.text[:2000]
-    run = wait_for(
-        lambda: get_json(browser, f"{stack.base}/api/v1/gc/runs/{collection}"),
-        lambda run: run["status"] in ("done", "failed"),
-        180,
-    )
-    assert run["status"] == "done", run
-    assert run["bytes_freed"] >= 150_000, run  # the old image's 200 KB of random bytes, gone for good
-    print(f"collection freed {run['bytes_freed']} bytes")
-
-    def kept_tag_pulls() -> None:
-        manifest = docker_client.get(
-            f"{stack.registry_url}/v2/team/app/manifests/stable",
-            headers={"Accept": kept.media_type},
-            timeout=10,
-        )
-        assert manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == kept.digest
-        for layer in [manifest.json()["config"], *manifest.json()["layers"]]:
-            blob = docker_client.get(f"{stack.registry_url}/v2/team/app/blobs/{layer['digest']}", timeout=10)
-            assert blob.status_code == 200 and len(blob.content) == layer["size"]
-
-    kept_tag_pulls()
+    job_id = deleted_on_its_page(stack, browser, registry, "team/app", "old", old.digest)
+    collection = collected(stack, browser)
+    pulls(stack, password, "team/app", "stable", kept)
+    docker_client = requests.Session()
+    docker_client.auth = ("admin", password)
     assert docker_client.put(  # the registry accepts pushes again after the collection's read-only spell
         f"{stack.registry_url}/v2/team/app/manifests/again",
         data=docker_client.get(
@@ -236,14 +196,76 @@ def test_docker_compose_up_gives_a_registry_and_dashboard_that_push_delete_colle
         timeout=10,
     ).status_code == 201  # fmt: skip
 
-    # Restart: the volumes keep the registry, the index, the jobs, the runs and the sign-in.
-    stack.compose("restart", seconds=300)
+    restarted(stack, browser, password, {"stable", "again"}, {job_id: "done"}, collection)
+    pulls(stack, password, "team/app", "stable", kept)
+
+
+def deleted_on_its_page(
+    stack: Stack, browser: requests.Session, registry: RegistryClient, repository: str, tag: str, digest: str
+) -> str:
+    """The image deleted from the tag's Delete page, as a maintainer does it; the worker deletes it from the
+    registry. The job's id."""
+    page = f"/repositories/{repository}/-/{tag}/delete/"
+    answer = post_form(browser, stack.base, page, page, digest=digest, choice="image")
+    job_id = re.search(r"/deletes/(\d+)/", answer.url).group(1)
+    wait_for(
+        lambda: get_json(browser, f"{stack.base}/api/v1/deletes/{job_id}"), lambda job: job["status"] == "done", 60
+    )
+    assert resolved(registry, repository, tag) is None
+    return job_id
+
+
+def collected(stack: Stack, browser: requests.Session) -> dict:
+    """A garbage collection from the dashboard: the GC page's disk figures (read through the socket proxy), a dry
+    run, then the collection (the registry recreated read-only and back). The collection's run; it freed the
+    deleted image's 200 KB of random bytes."""
+    gc_page = browser.get(f"{stack.base}/gc/", timeout=30).text
+    assert "Registry storage" in gc_page and "storage folder holds" in gc_page  # the volume's figures, via exec
+    answer = post_form(browser, stack.base, "/gc/", "/gc/dry-run/")
+    dry_run = re.search(r"/gc/(\d+)/", answer.url).group(1)
+    wait_for(
+        lambda: get_json(browser, f"{stack.base}/api/v1/gc/runs/{dry_run}"), lambda run: run["status"] == "done", 120
+    )
+    began = time.monotonic()
+    answer = post_form(browser, stack.base, f"/gc/{dry_run}/", f"/gc/{dry_run}/collect/", confirm="yes")
+    collection = re.search(r"/gc/(\d+)/", answer.url).group(1)
+    assert collection != dry_run, answer.text[:2000]
+    run = wait_for(
+        lambda: get_json(browser, f"{stack.base}/api/v1/gc/runs/{collection}"),
+        lambda run: run["status"] in ("done", "failed"),
+        180,
+    )
+    assert run["status"] == "done", run
+    assert run["bytes_freed"] >= 150_000, run
+    print(f"collection freed {run['bytes_freed']} bytes in {time.monotonic() - began:.1f} s")
+    return run
+
+
+def pulls(stack: Stack, password: str, repository: str, tag: str, image) -> None:
+    """The tag pulls as `docker pull` reads it: its manifest, then its config and every layer, whole."""
+    client = requests.Session()
+    client.auth = ("admin", password)
+    url = f"{stack.registry_url}/v2/{repository}"
+    manifest = client.get(f"{url}/manifests/{tag}", headers={"Accept": image.media_type}, timeout=10)
+    assert manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == image.digest
+    for layer in [manifest.json()["config"], *manifest.json()["layers"]]:
+        blob = client.get(f"{url}/blobs/{layer['digest']}", timeout=10)
+        assert blob.status_code == 200 and len(blob.content) == layer["size"]
+
+
+def restarted(
+    stack: Stack, browser: requests.Session, password: str, tags: set[str], jobs: dict[str, str], run: dict
+) -> None:
+    """`docker compose restart`, and the volumes kept it all: the registry's tags, the index, the delete jobs, the
+    collection, the sign-in (`tags`: team/app's); and the init service, run again, made nothing new."""
+    began = time.monotonic()
+    stack.compose("restart", seconds=600)
     stack.wait_until_healthy()
-    wait_for(lambda: tags_on_dashboard(browser, stack.base, "team/app"), lambda tags: tags == {"stable", "again"}, 30)
-    assert get_json(browser, f"{stack.base}/api/v1/deletes/{job_id}")["status"] == "done"
-    assert get_json(browser, f"{stack.base}/api/v1/gc/runs/{collection}")["bytes_freed"] == run["bytes_freed"]
-    kept_tag_pulls()
-    # A second start made nothing new: the same admin password still signs in, and no new one was printed.
+    print(f"{stack.file}: healthy again {time.monotonic() - began:.1f} s after `restart` began")
+    wait_for(lambda: tags_on_dashboard(browser, stack.base, "team/app"), lambda found: found == tags, 30)
+    for job_id, status in jobs.items():
+        assert get_json(browser, f"{stack.base}/api/v1/deletes/{job_id}")["status"] == status
+    assert get_json(browser, f"{stack.base}/api/v1/gc/runs/{run['id']}")["bytes_freed"] == run["bytes_freed"]
     assert "Log out" in sign_in(stack.base, "admin", password).get(f"{stack.base}/", timeout=10).text
     assert stack.compose("logs", "--no-color", "init").count("with the password") == 1
 
@@ -263,14 +285,14 @@ def browse(stack: Stack, session: requests.Session, pages: list[str], stop: thre
     return count
 
 
-def test_the_scale_out_stack_serves_through_a_lost_replica(scaled_stack):
+def test_the_scale_out_stack_survives_a_lost_replica_and_a_killed_worker_and_collects_and_restarts(scaled_stack):
     stack = scaled_stack
     password, browser = started(stack)
     replicas = stack.compose("ps", "-q", "dashboard").split()
     assert len(replicas) == 2
 
     registry = RegistryClient(stack.registry_url, "admin", password)
-    push_image(registry, "team/app", "stable", ImageSpec(layers=[{"app": "the release"}]))
+    kept = push_image(registry, "team/app", "stable", ImageSpec(layers=[{"app": "the release"}]))
     pushed = time.monotonic()
     wait_for(lambda: tags_on_dashboard(browser, stack.base, "team/app"), lambda tags: "stable" in tags, 30)
     print(f"push seen on the dashboard {time.monotonic() - pushed:.2f} s after it")
@@ -296,3 +318,86 @@ def test_the_scale_out_stack_serves_through_a_lost_replica(scaled_stack):
         person.join(60)
     print(f"{sum(counts)} pages while a replica stopped and started again; {len(failures)} failed")
     assert sum(counts) > 40 and failures == []
+
+    job_id, many = killed_worker_job(stack, browser, registry)
+
+    old = push_image(registry, "team/app", "old", ImageSpec(layers=[{"blob": secrets.token_bytes(200_000)}]))
+    wait_for(lambda: tags_on_dashboard(browser, stack.base, "team/app"), lambda tags: "old" in tags, 30)
+    deleted = deleted_on_its_page(stack, browser, registry, "team/app", "old", old.digest)  # the restarted worker
+    collection = collected(stack, browser)
+    pulls(stack, password, "team/app", "stable", kept)
+    pulls(stack, password, "team/many", "keep", many)
+
+    restarted(stack, browser, password, {"stable"}, {job_id: "failed", deleted: "done"}, collection)
+    pulls(stack, password, "team/app", "stable", kept)
+    pulls(stack, password, "team/many", "keep", many)
+
+
+def killed_worker_job(stack: Stack, browser: requests.Session, registry: RegistryClient) -> tuple[str, Descriptor]:
+    """A delete job of 300 tags through the API; the RQ worker killed (SIGKILL, nothing said to it) while it runs,
+    then started again. The scheduler ends the job once its heartbeat has been silent for a minute, and the
+    restarted worker reads back what became of the tags the job had not written down: every tag's outcome is then
+    what the registry shows. The job's id, and the image that kept a tag."""
+    image = push_image(registry, "team/many", "keep", ImageSpec(layers=[{"app": "many tags"}]))
+    body, media_type = registry.manifest_bytes("team/many", image.digest)
+    chosen = {f"v{number:03}" for number in range(300)}
+    for tag in sorted(chosen):  # one image, 301 tags: each chosen tag is removed alone, one after another
+        registry.put_manifest("team/many", tag, body, media_type)
+    wait_for(lambda: tags_on_dashboard(browser, stack.base, "team/many"), lambda tags: tags >= chosen, 60)
+
+    headers = {"X-CSRFToken": browser.cookies["csrftoken"]}
+    draft = browser.post(
+        f"{stack.base}/api/v1/deletes",
+        json={"repository": "team/many", "filter": {"pattern": "^v"}},
+        headers=headers,
+        timeout=30,
+    )
+    assert draft.status_code == 201 and draft.json()["total"] == 300, draft.text[:1000]
+    job_url = f"{stack.base}/api/v1/deletes/{draft.json()['id']}"
+    confirmed = browser.post(f"{job_url}/confirm", headers=headers, timeout=30)
+    assert confirmed.status_code == 202, confirmed.text[:1000]
+
+    worker = stack.compose("ps", "-q", "worker").split()[0]
+    progress = wait_for(lambda: get_json(browser, job_url), lambda job: job["done"] >= 32, 120)  # a chunk written
+    time.sleep(0.5)  # into the next chunk, whose outcomes are not written down yet
+    stack.docker("kill", "--signal", "KILL", worker)
+    killed = time.monotonic()
+    print(f"worker killed with {progress['done']} of 300 tags written down")
+    time.sleep(2)
+    stack.docker("start", worker)
+
+    job = wait_for(lambda: get_json(browser, job_url), lambda job: job["status"] in ("done", "failed"), 240)
+    print(f"job {job['status']} {time.monotonic() - killed:.0f} s after the kill: {job['error']}")
+    # What the registry shows now (nothing writes team/many any more): each tag gone, still on the image, left on a
+    # removal's placeholder by the kill, or (by nobody here) moved.
+    now = registry.map(lambda tag: resolved(registry, "team/many", tag), sorted(chosen))
+    truth = {
+        tag: "done" if digest is None
+        else "not-attempted" if digest == image.digest
+        else "failed" if registry.is_placeholder("team/many", digest)
+        else "skipped"
+        for tag, digest in zip(sorted(chosen), now, strict=True)
+    }  # fmt: skip
+    assert 0 < list(truth.values()).count("done") < 300, truth  # the kill came in the middle of the job
+
+    def outcomes() -> dict[str, str]:
+        return {row["tag"]: row["outcome"] for row in get_json(browser, job_url)["results"]}
+
+    wait_for(outcomes, lambda found: found == truth, 120)
+    job = get_json(browser, job_url)
+    read_back = [row for row in job["results"] if "read back" in row["message"]]
+    print(
+        f"{list(truth.values()).count('done')} tags removed, {list(truth.values()).count('not-attempted')} not "
+        f"attempted, {len(read_back)} outcomes read back from the registry; all settled "
+        f"{time.monotonic() - killed:.0f} s after the kill"
+    )
+    assert job["status"] == "failed" and "worker" in job["error"], job["error"]
+    return str(job["id"]), image
+
+
+def resolved(registry: RegistryClient, repository: str, tag: str) -> str | None:
+    """The digest the tag points to, or None once it is gone."""
+    try:
+        return registry.resolve(repository, tag)
+    except NotFound:
+        return None

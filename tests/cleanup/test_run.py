@@ -372,12 +372,13 @@ def test_a_refused_second_write_puts_the_tag_back_on_its_image(own, monkeypatch)
 
 @pytest.mark.slow
 def test_a_job_whose_worker_died_is_ended_and_each_tag_it_did_not_report_is_read_back(own, client_for):
-    """Its worker was killed after deleting `gone` and before writing that down: the scheduler's tick ends the job,
-    and what the registry holds now says what became of each tag."""
+    """Its worker was killed after deleting `gone` and before writing that down, and in the middle of removing
+    `halfway` (on its placeholder, not yet deleted): the scheduler's tick ends the job, and what the registry holds
+    now says what became of each tag."""
     _, client, _ = own
-    for name in ("gone", "kept", "moved", "reported"):
+    for name in ("gone", "kept", "moved", "reported", "halfway"):
         push(client, "team/app", image(name), name)
-    job = job_for(own, choose(own, "team/app", "gone", "kept", "moved", "reported"))
+    job = job_for(own, choose(own, "team/app", "gone", "kept", "moved", "reported", "halfway"))
     reported = AuditEntry(
         user="t",
         action=AuditEntry.REMOVE_TAG,
@@ -389,6 +390,7 @@ def test_a_job_whose_worker_died_is_ended_and_each_tag_it_did_not_report_is_read
     reported.save()
     client.delete_manifest("team/app", resolves(client, "team/app", "gone"))  # done, not written down
     retag(client, "team/app", resolves(client, "team/app", "kept"), "moved")  # moved meanwhile, by someone else
+    placeholder = client.put_placeholder("team/app", "halfway")  # remove_tag's first write, not its second
     DeleteJob.objects.filter(pk=job.pk).update(
         status=DeleteJob.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=2)
     )
@@ -399,6 +401,8 @@ def test_a_job_whose_worker_died_is_ended_and_each_tag_it_did_not_report_is_read
     found = entries(job)
     assert (found["gone"].outcome, found["moved"].outcome) == (AuditEntry.DONE, AuditEntry.SKIPPED)
     assert "read back" in found["gone"].message and "kept" not in found  # still there: not attempted
+    assert found["halfway"].outcome == AuditEntry.FAILED and placeholder[:19] in found["halfway"].message
+    assert "placeholder" in found["halfway"].message and job.failed == 1
     assert client.resolve("team/app", "kept") and client.resolve("team/app", "moved")
 
 
