@@ -52,7 +52,8 @@ def write_new(path: Path, text: str, mode: int, owner: int | None) -> None:
 
 def secret(path: Path, owner: int | None, made: list[str]) -> str:
     if not path.exists():
-        write_new(path, secrets.token_urlsafe(32) + "\n", 0o400, owner)
+        # 50 random bytes, 67 characters: Django's deployment check asks at least 50 of a SECRET_KEY.
+        write_new(path, secrets.token_urlsafe(50) + "\n", 0o400, owner)
         made.append(str(path))
     value = path.read_text().strip()
     if not value:

@@ -335,6 +335,12 @@ HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS_ONLY
 SECURE_SSL_REDIRECT = HTTPS_ONLY
 SECURE_HSTS_SECONDS = 31_536_000 if HTTPS_ONLY else 0
+# Asked over the stack's own network in plain HTTP (by Docker's and the proxy's health checks, the registry's
+# notifications, Prometheus): a redirect to HTTPS would fail each of them. The paths without their leading slash.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^notifications/$", r"^metrics$"]
+# HSTS for the dashboard's own name only: includeSubDomains and preload would bind every name under it, preload in
+# browsers' built-in lists; that is the domain owner's decision, not the dashboard's.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 # Behind a reverse proxy: trust its X-Forwarded-Proto / -Host / -For headers.
 TRUST_PROXY_HEADERS = env_bool("TRUST_PROXY_HEADERS", False)
 if TRUST_PROXY_HEADERS:

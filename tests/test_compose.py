@@ -171,6 +171,7 @@ def started(stack: Stack) -> tuple[str, requests.Session]:
 
 def test_docker_compose_up_gives_a_registry_and_dashboard_that_push_delete_collect_and_survive_a_restart(stack):
     password, browser = started(stack)
+    deployment_checked(stack)
 
     # A push through the registry (as `docker push` does it), seen on the dashboard within 2 s.
     registry = RegistryClient(stack.registry_url, "admin", password)
@@ -198,6 +199,16 @@ def test_docker_compose_up_gives_a_registry_and_dashboard_that_push_delete_colle
 
     restarted(stack, browser, password, {"stable", "again"}, {job_id: "done"}, collection)
     pulls(stack, password, "team/app", "stable", kept)
+
+
+def deployment_checked(stack: Stack) -> None:
+    """Django's deployment check, with the stack's settings, finds only the four settings that need HTTPS, which
+    HTTPS_ONLY turns on (behind a proxy that terminates TLS, as the README says); with it, nothing."""
+    check = ["python", "manage.py", "check", "--deploy"]
+    found = stack.compose("exec", "-T", "dashboard", *check)
+    https_settings = {"security.W004", "security.W008", "security.W012", "security.W016"}
+    assert set(re.findall(r"\(([a-z_]+\.[A-Z]\d+)\)", found)) == https_settings, found
+    assert "no issues" in stack.compose("exec", "-T", "-e", "HTTPS_ONLY=true", "dashboard", *check)
 
 
 def deleted_on_its_page(
@@ -288,6 +299,7 @@ def browse(stack: Stack, session: requests.Session, pages: list[str], stop: thre
 def test_the_scale_out_stack_survives_a_lost_replica_and_a_killed_worker_and_collects_and_restarts(scaled_stack):
     stack = scaled_stack
     password, browser = started(stack)
+    deployment_checked(stack)
     replicas = stack.compose("ps", "-q", "dashboard").split()
     assert len(replicas) == 2
 

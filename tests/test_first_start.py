@@ -7,6 +7,8 @@ import stat
 
 import pytest
 import yaml
+from django.core.checks.security.base import check_secret_key
+from django.test import override_settings
 
 from registry import htpasswd
 from registry_ui import first_start
@@ -35,6 +37,8 @@ def test_a_first_start_makes_the_secrets_the_users_and_the_registry_config(place
     assert len(set(values.values())) == 3 and all(len(value) >= 40 for value in values.values())
     for name in first_start.SECRETS:
         assert stat.S_IMODE((secrets_dir / name).stat().st_mode) == 0o400
+    with override_settings(SECRET_KEY=values["secret_key"]):
+        assert check_secret_key(None) == []  # `check --deploy` finds it long and random enough
     users = htpasswd.parse(places["htpasswd_path"].read_text())
     assert set(users) == {"dashboard", "admin"}
     assert users["dashboard"].startswith(b"$2b$04$")  # cost 4: a random password needs no slow hash

@@ -157,3 +157,36 @@ def test_web_processes_share_the_sign_in_throttle_without_redis(tmp_path):
     request = "from django.test import RequestFactory; from accounts import throttle; r = RequestFactory().post('/')\n"
     manage(env, "shell", "-c", request + "for _ in range(50): throttle.record_failed_login(r, 'bob')")
     assert manage(env, "shell", "-v", "0", "-c", request + "print(throttle.login_blocked(r, 'bob'))").strip() == "True"
+
+
+# --- HTTPS_ONLY -------------------------------------------------------------------------------
+
+
+def test_https_only_redirects_pages_but_not_what_the_stack_asks_inside_over_http(tmp_path):
+    """Behind a proxy that terminates TLS, people are sent to HTTPS; the health checks (Docker's, HAProxy's), the
+    registry's notifications and Prometheus's scrape come over the stack's own network in plain HTTP, and a
+    redirect would fail each of them."""
+    code = (
+        "import django; django.setup(); from django.test import Client; c = Client(); "
+        "print(c.get('/health/').status_code, c.get('/login/').status_code, "
+        "c.post('/notifications/').status_code, c.get('/metrics').status_code, "
+        "c.get('/api/v1/repositories').status_code)"
+    )
+    env = process_environment(
+        DATA_DIR=str(tmp_path),
+        HTTPS_ONLY="true",
+        ALLOWED_HOSTS="testserver",
+        DJANGO_SETTINGS_MODULE="registry_ui.settings",
+    )
+    manage(env, "migrate", "--noinput")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    health, login, notifications, metrics, api = map(int, result.stdout.split())
+    assert (health, login, api) == (200, 301, 301)
+    assert notifications != 301 and metrics != 301, (notifications, metrics)
