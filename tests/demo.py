@@ -2,11 +2,13 @@
 task workers, scheduler and gunicorn, in a data folder of the test's, reached over HTTP as a user would."""
 
 import os
+import queue
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,22 +68,41 @@ def start_demo(data_dir: Path, **env_changes: str) -> Demo:
         text=True,
         start_new_session=True,
     )
+    output_lines(process)
     return Demo(process, f"http://127.0.0.1:{web_port}", registry_port, data_dir)
 
 
-def wait_for_line(process, pattern: str, seconds: float = 60) -> str:
+def output_lines(process: subprocess.Popen) -> queue.Queue:
+    """The command's output, line by line (None once it ends), read all along by a thread of its own: a wait for a
+    line keeps its deadline when the command goes quiet, and the pipe never fills (gunicorn and the workers log
+    every request; a full pipe would stop them)."""
+    if not hasattr(process, "output_lines"):
+        process.output_lines = lines = queue.Queue()
+
+        def read() -> None:
+            for line in process.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=read, name=f"output-of-{process.pid}", daemon=True).start()
+    return process.output_lines
+
+
+def wait_for_line(process: subprocess.Popen, pattern: str, seconds: float = 60) -> str:
     """Read the command's output until a line matches; return everything read so far."""
-    seen, deadline = "", time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            if process.poll() is not None:
-                break
-            continue
+    lines, seen, deadline = output_lines(process), "", time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:  # the command ended
+            lines.put(None)
+            break
         seen += line
         if re.search(pattern, line):
             return seen
-    raise AssertionError(f"{pattern!r} never appeared; output so far:\n{seen}")
+    raise AssertionError(f"{pattern!r} never appeared within {seconds} s; output so far:\n{seen}")
 
 
 def indexed_tags(database) -> set[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,8 +63,6 @@ def demo(tmp_path_factory):
     running = start_demo(tmp_path_factory.mktemp("demo"))
     try:
         output = wait_for_line(running.process, r"Dashboard: http://", seconds=120)
-        # Its output must keep flowing (gunicorn and the workers log every request): read it all along.
-        threading.Thread(target=lambda: [None for _ in running.process.stdout], daemon=True).start()
         running.passwords = {"admin": re.search(r"Sign in as admin with the password (\S+)", output).group(1)}
         htpasswd = running.data_dir / "registry" / "htpasswd"
         for name, password in PASSWORDS.items():

@@ -9,12 +9,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from io import StringIO
 from pathlib import Path
 
 import pytest
 import requests
 
 from devtools.images import ImageSpec, push_image
+from devtools.management.commands.rundashboard import Command
 from registry.client import RegistryClient
 from tests.demo import indexed_tags, post_form, sign_in, start_demo, wait_for_line, wait_until
 
@@ -216,3 +218,34 @@ def test_garbage_collection_works_in_the_demo_out_of_the_box(run_dashboard, tmp_
     wait_for_line(process, r"Demo registry started again read-only", seconds=30)
     # Writable again: a push works.
     push_image(service, "demo/old", "2", ImageSpec(layers=[{"index.html": "after"}]))
+
+
+class StoppedRegistry:
+    """The demo registry as the run command's loop finds it after the bridge stopped it. Its start() stands for a
+    start whose process exits before the loop's own wait for it ends; `switch` says whether the bridge, which saw
+    it answer first, switched the read-only flag back meanwhile (a short collection, done)."""
+
+    def __init__(self, root: Path, switch: bool) -> None:
+        self.root, self.switch, self.readonly = root, switch, False
+        self.process = subprocess.Popen(["true"])
+        self.process.wait()
+
+    def start(self, command, log) -> None:
+        if self.switch:
+            (self.root / "read-only").unlink()
+        raise RuntimeError("The registry exited with code 0; see its log.")
+
+
+@pytest.mark.parametrize("switched_back", [True, False])
+def test_a_registry_the_bridge_stopped_again_while_it_was_being_waited_for_is_not_a_failed_start(
+    tmp_path, switched_back
+):
+    (tmp_path / "read-only").touch()  # the bridge's switch to read-only
+    out, err = StringIO(), StringIO()
+    command = Command(stdout=out, stderr=err)
+    command.registry_command = ["docker-registry", "serve"]
+    command.restart_registry_if_stopped(StoppedRegistry(tmp_path, switched_back))
+    if switched_back:
+        assert (out.getvalue().strip(), err.getvalue()) == ("Demo registry started again read-only.", "")
+    else:
+        assert out.getvalue() == "" and "did not start again" in err.getvalue()
