@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +26,13 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "bench"))
+
+from index import load_average  # noqa: E402
+
+from devtools.localregistry import free_port  # noqa: E402
+
 SIZE_TARGET_MB = 250
 HEALTHY_TARGET_S = 15
 
@@ -37,16 +42,6 @@ def docker(*args: str, seconds: float = 120) -> str:
     if result.returncode != 0:
         sys.exit(f"docker {' '.join(args[:2])} failed: {result.stderr[-2000:]}")
     return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def load_average() -> str:
-    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def until_healthy(container: str, port: int, began: float) -> tuple[float, float]:
